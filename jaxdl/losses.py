@@ -1,0 +1,130 @@
+"""Loss functions: `loss(outputs, labels, *, reduction="mean") -> scalar`.
+
+Classification losses take `labels` either as integer class indices of shape
+`outputs.shape[:-1]`, or as floating one-hot / probability vectors of `outputs`' shape.
+`reduction` is "mean" (over the batch; the default), "sum", or "none" (one value per
+example, for masked or weighted means). All are stable for logits of any magnitude.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+from jax.scipy.special import xlogy
+
+from jaxdl._checks import check_choice
+from jaxdl.nn.functional import log_softmax
+from jaxdl.nn.layer import ShapeError
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def reduce(per_example, reduction: str):
+    """Mean or sum of per-example losses over the batch, or the per-example values."""
+    check_choice("loss", "reduction", reduction, REDUCTIONS)
+    if reduction == "mean":
+        return jnp.mean(per_example)
+    if reduction == "sum":
+        return jnp.sum(per_example)
+    return per_example
+
+
+def as_distribution(where: str, outputs, labels):
+    """Labels as vectors of `outputs`' shape: integer indices become one-hot rows."""
+    labels = jnp.asarray(labels)
+    if jnp.issubdtype(labels.dtype, jnp.integer) or labels.dtype == jnp.bool_:
+        if labels.shape != outputs.shape[:-1]:
+            raise ShapeError(f"{where}: integer labels must have shape {outputs.shape[:-1]} "
+                             f"(outputs {outputs.shape} without the class axis), "
+                             f"got {labels.shape}")
+        return jax.nn.one_hot(labels, outputs.shape[-1], dtype=outputs.dtype)
+    if labels.shape != outputs.shape:
+        raise ShapeError(f"{where}: one-hot/probability labels must have the outputs' shape "
+                         f"{outputs.shape}, got {labels.shape}")
+    return labels.astype(outputs.dtype)
+
+
+def _per_example_sum(values):
+    """Sum over every axis but the batch axis."""
+    return jnp.sum(values.reshape(values.shape[0], -1), axis=1) if values.ndim > 1 else values
+
+
+def mse(predictions, targets, *, reduction="mean"):
+    """Mean squared error: per example, mean over outputs of (prediction - target)^2.
+
+    Integer targets with multi-column predictions are one-hot encoded (squared loss on
+    class scores).
+    """
+    targets = jnp.asarray(targets)
+    if jnp.issubdtype(targets.dtype, jnp.integer) and targets.ndim == predictions.ndim - 1:
+        targets = as_distribution("mse", predictions, targets)
+    if targets.shape != predictions.shape:
+        raise ShapeError(f"mse: targets must have the predictions' shape "
+                         f"{predictions.shape}, got {targets.shape}")
+    squared = (predictions - targets) ** 2
+    size = math.prod(predictions.shape[1:])
+    return reduce(_per_example_sum(squared) / size, reduction)
+
+
+def softmax_cross_entropy(logits, labels, *, reduction="mean"):
+    """L = -sum_k t_k log softmax(z)_k, with log softmax computed stably (max subtracted)."""
+    targets = as_distribution("softmax_cross_entropy", logits, labels)
+    return reduce(-jnp.sum(targets * log_softmax(logits), axis=-1), reduction)
+
+
+def sigmoid_cross_entropy(logits, labels, *, reduction="mean"):
+    """Logistic loss L = -y log s(z) - (1 - y) log(1 - s(z)), mean over outputs.
+
+    Computed as max(z, 0) - z y + log(1 + e^-|z|), exact and finite for any |z|.
+    Labels are 0/1 (or probabilities) of the logits' shape; logits of shape (N, 1) also
+    take labels of shape (N,).
+    """
+    labels = jnp.asarray(labels)
+    if logits.ndim == labels.ndim + 1 and logits.shape[-1] == 1:
+        labels = labels[..., None]
+    if labels.shape != logits.shape:
+        raise ShapeError(f"sigmoid_cross_entropy: labels must have the logits' shape "
+                         f"{logits.shape}, got {labels.shape}")
+    labels = labels.astype(logits.dtype)
+    elementwise = (jnp.maximum(logits, 0) - logits * labels
+                   + jnp.log1p(jnp.exp(-jnp.abs(logits))))
+    size = math.prod(logits.shape[1:])
+    return reduce(_per_example_sum(elementwise) / size, reduction)
+
+
+logistic_loss = sigmoid_cross_entropy
+
+
+def multiclass_hinge(scores, labels, *, margin=1.0, reduction="mean"):
+    """Multiclass SVM loss (Weston & Watkins): L = sum_{j != y} max(0, s_j - s_y + margin)."""
+    targets = as_distribution("multiclass_hinge", scores, labels)
+    correct = jnp.sum(targets * scores, axis=-1, keepdims=True)
+    margins = jnp.maximum(0.0, scores - correct + margin) * (1.0 - targets)
+    return reduce(jnp.sum(margins, axis=-1), reduction)
+
+
+def cross_entropy(targets, probabilities, *, reduction="mean"):
+    """H(p, q) = -sum_k p_k log q_k between probability vectors (0 log 0 = 0)."""
+    p = as_distribution("cross_entropy", probabilities, targets)
+    return reduce(-jnp.sum(xlogy(p, probabilities), axis=-1), reduction)
+
+
+def entropy(probabilities, *, base=math.e, reduction="mean"):
+    """H(p) = -sum_k p_k log_base p_k; base=2 gives bits, the default e gives nats."""
+    h = -jnp.sum(xlogy(probabilities, probabilities), axis=-1) / math.log(base)
+    return reduce(h, reduction) if h.ndim else h
+
+
+def kl_divergence(targets, probabilities, *, reduction="mean"):
+    """KL(p || q) = sum_k p_k log(p_k / q_k) = H(p, q) - H(p) (0 log 0 = 0)."""
+    p = as_distribution("kl_divergence", probabilities, targets)
+    per_example = jnp.sum(xlogy(p, p) - xlogy(p, probabilities), axis=-1)
+    return reduce(per_example, reduction)
+
+
+def nll(log_probabilities, labels, *, reduction="mean"):
+    """Negative log-likelihood L = -log q_y from log-probabilities (e.g. nn.log_softmax)."""
+    targets = as_distribution("nll", log_probabilities, labels)
+    return reduce(-jnp.sum(targets * log_probabilities, axis=-1), reduction)

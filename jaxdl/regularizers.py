@@ -1,0 +1,63 @@
+"""Weight penalties: each regularizer is a pure function `params -> scalar`, usable in `grad`.
+
+By default only weights (leaves named `w`) are penalized, not biases or batch-norm scales;
+`mask` is a function `params -> pytree of bools` choosing the penalized leaves
+(`lambda p: jax.tree.map(lambda _: True, p)` penalizes everything). Strengths may be
+traced arrays, so a sweep vmaps over them.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+
+from jaxdl._checks import check_range
+from jaxdl.nn.layer import weights_only
+
+Regularizer = Callable[..., jnp.ndarray]
+
+
+def penalty(elementwise: Callable, mask=weights_only) -> Regularizer:
+    """R(params) = sum over the masked leaves of sum(elementwise(leaf))."""
+
+    def regularizer(params):
+        selected = jax.tree.map(lambda leaf, keep: jnp.sum(elementwise(leaf)) if keep else 0.0,
+                                params, mask(params))
+        return sum(jax.tree.leaves(selected), jnp.zeros(()))
+
+    return regularizer
+
+
+def l2(lam, *, mask=weights_only) -> Regularizer:
+    """R = lam / 2 * sum w^2 (weight decay); dR/dw = lam * w."""
+    check_range("l2", "lam", lam, low=0.0)
+    return penalty(lambda w: 0.5 * lam * w ** 2, mask)
+
+
+def l1(lam, *, mask=weights_only) -> Regularizer:
+    """R = lam * sum |w| (drives weights to exactly zero: sparse solutions)."""
+    check_range("l1", "lam", lam, low=0.0)
+    return penalty(lambda w: lam * jnp.abs(w), mask)
+
+
+def l0(lam, *, eps=1e-2, mask=weights_only) -> Regularizer:
+    """Smooth surrogate of lam * (number of nonzero weights): R = lam * sum w^2 / (w^2 + eps).
+
+    Each term is 0 at w = 0 and tends to 1 for |w| >> sqrt(eps); as eps -> 0 the sum tends
+    to the count ||w||_0, which itself has zero gradient almost everywhere.
+    """
+    check_range("l0", "lam", lam, low=0.0)
+    check_range("l0", "eps", eps, low=0.0, low_open=True)
+    return penalty(lambda w: lam * w ** 2 / (w ** 2 + eps), mask)
+
+
+def elastic_net(l1_lam, l2_lam, *, mask=weights_only) -> Regularizer:
+    """R = l1_lam * sum |w| + l2_lam / 2 * sum w^2 (Zou & Hastie, 2005)."""
+    return combine(l1(l1_lam, mask=mask), l2(l2_lam, mask=mask))
+
+
+def combine(*regularizers: Regularizer) -> Regularizer:
+    """The sum of several regularizers."""
+    return lambda params: sum((r(params) for r in regularizers), jnp.zeros(()))
