@@ -21,7 +21,7 @@ def elementwise(name: str, fn: Callable) -> Layer:
     def apply(params, state, x, *, key=None, train=False):
         return fn(x), state
 
-    return Layer(init, apply, name)
+    return Layer(init, apply, name, uses_key=False)
 
 
 linear = elementwise("linear", functional.linear)

@@ -6,6 +6,7 @@ import jax.numpy as jnp
 
 from jaxdl import initializers
 from jaxdl._checks import check_range
+from jaxdl.nn.combinators import child_key
 from jaxdl.nn.layer import Layer, ShapeError, as_shape, check_input
 
 
@@ -28,7 +29,8 @@ def batchnorm(momentum=0.9, eps=1e-5, *, gamma_init=initializers.ones,
         if not shape:
             raise ShapeError(f"{name}: expected input shape (features,) or (H, W, C), got ()")
         features = shape[-1]
-        params = {"gamma": gamma_init(key, (features,)), "beta": beta_init(key, (features,))}
+        params = {"gamma": gamma_init(child_key(key, 0), (features,)),
+                  "beta": beta_init(child_key(key, 1), (features,))}
         state = {"mean": jnp.zeros((features,)), "var": jnp.ones((features,))}
         return params, state, shape
 
@@ -46,4 +48,5 @@ def batchnorm(momentum=0.9, eps=1e-5, *, gamma_init=initializers.ones,
         x_hat = (x - mean) / jnp.sqrt(var + eps)
         return params["gamma"] * x_hat + params["beta"], state
 
-    return Layer(init, apply, name)
+    constant_init = (gamma_init, beta_init) == (initializers.ones, initializers.zeros)
+    return Layer(init, apply, name, uses_key=not constant_init)

@@ -1,8 +1,11 @@
 """Combinators: `serial` (composition), `parallel` (fan-out), `residual` (y = x + f(x)).
 
-Child i always gets the sub-key `fold_in(key, i)`, both at init and at apply, so inserting
-or removing a deterministic layer elsewhere never changes another layer's randomness.
-Params and state of a combinator are tuples of its children's params and state.
+The children that draw random numbers (`Layer.uses_key`) are numbered 0, 1, 2, ... and
+child number i gets the sub-key `fold_in(key, i)`, both at init and at apply; deterministic
+children get no key. So inserting or removing a deterministic layer (an activation,
+flatten) never changes another layer's initialization or dropout mask, and appending a
+layer never changes the earlier ones. Params and state of a combinator are tuples of its
+children's params and state.
 """
 
 from __future__ import annotations
@@ -14,25 +17,26 @@ from jaxdl._checks import check_choice
 from jaxdl.nn.layer import Layer, ShapeError
 
 
-def child_key(key, index: int):
-    """The key of child `index`: fold_in(key, index), or None when no key was given."""
-    return None if key is None else jax.random.fold_in(key, index)
+def key_indices(layers) -> tuple[int | None, ...]:
+    """For each child, its number among the children that use a key (None if it uses none)."""
+    indices, count = [], 0
+    for layer in layers:
+        indices.append(count if layer.uses_key else None)
+        count += layer.uses_key
+    return tuple(indices)
 
 
-def init_child(layer: Layer, index: int, key, input_shape):
-    """`layer.init` with child `index`'s key; a ShapeError is prefixed with the position."""
+def child_key(key, index: int | None):
+    """fold_in(key, index); None when no key was given or the child uses none."""
+    return None if key is None or index is None else jax.random.fold_in(key, index)
+
+
+def _with_position(position: int, layer: Layer, call):
+    """Run `call()`; a ShapeError it raises is prefixed with the child's position."""
     try:
-        return layer.init(child_key(key, index), input_shape)
+        return call()
     except ShapeError as error:
-        raise ShapeError(f"layer {index} ({layer.name}) -> {error}") from None
-
-
-def apply_child(layer: Layer, index: int, params, state, x, key, train):
-    """`layer.apply` with child `index`'s key; a ShapeError is prefixed with the position."""
-    try:
-        return layer.apply(params, state, x, key=child_key(key, index), train=train)
-    except ShapeError as error:
-        raise ShapeError(f"layer {index} ({layer.name}) -> {error}") from None
+        raise ShapeError(f"layer {position} ({layer.name}) -> {error}") from None
 
 
 def _check_layers(where: str, layers) -> tuple[Layer, ...]:
@@ -45,26 +49,33 @@ def _check_layers(where: str, layers) -> tuple[Layer, ...]:
     return tuple(layers)
 
 
+def _combinator(name: str, layers, init, apply) -> Layer:
+    return Layer(init, apply, name, layers, uses_key=any(layer.uses_key for layer in layers))
+
+
 def serial(*layers: Layer) -> Layer:
     """Composition f_n(...f_2(f_1(x))): each layer's output is the next one's input."""
     layers = _check_layers("serial", layers)
+    indices = key_indices(layers)
 
     def init(key, input_shape):
         params, states, shape = [], [], input_shape
-        for i, layer in enumerate(layers):
-            p, s, shape = init_child(layer, i, key, shape)
+        for position, (layer, index) in enumerate(zip(layers, indices)):
+            p, s, shape = _with_position(
+                position, layer, lambda: layer.init(child_key(key, index), shape))
             params.append(p)
             states.append(s)
         return tuple(params), tuple(states), shape
 
     def apply(params, state, x, *, key=None, train=False):
         new_states = []
-        for i, (layer, p, s) in enumerate(zip(layers, params, state)):
-            x, s = apply_child(layer, i, p, s, x, key, train)
+        for position, (layer, index, p, s) in enumerate(zip(layers, indices, params, state)):
+            x, s = _with_position(position, layer, lambda: layer.apply(
+                p, s, x, key=child_key(key, index), train=train))
             new_states.append(s)
         return x, tuple(new_states)
 
-    return Layer(init, apply, "serial", layers)
+    return _combinator("serial", layers, init, apply)
 
 
 def _merge_shapes(merge, shapes):
@@ -88,15 +99,20 @@ def parallel(*layers: Layer, merge: str | None = None) -> Layer:
     """
     layers = _check_layers("parallel", layers)
     check_choice("parallel", "merge", merge, (None, "concat", "sum"))
+    indices = key_indices(layers)
 
     def init(key, input_shape):
-        outs = [init_child(layer, i, key, input_shape) for i, layer in enumerate(layers)]
+        outs = [_with_position(position, layer,
+                               lambda: layer.init(child_key(key, index), input_shape))
+                for position, (layer, index) in enumerate(zip(layers, indices))]
         params, states, shapes = zip(*outs)
         return tuple(params), tuple(states), _merge_shapes(merge, list(shapes))
 
     def apply(params, state, x, *, key=None, train=False):
-        outs = [apply_child(layer, i, p, s, x, key, train)
-                for i, (layer, p, s) in enumerate(zip(layers, params, state))]
+        outs = [_with_position(position, layer, lambda: layer.apply(
+                    p, s, x, key=child_key(key, index), train=train))
+                for position, (layer, index, p, s)
+                in enumerate(zip(layers, indices, params, state))]
         ys, states = zip(*outs)
         if merge == "sum":
             y = sum(ys[1:], ys[0])
@@ -106,14 +122,14 @@ def parallel(*layers: Layer, merge: str | None = None) -> Layer:
             y = tuple(ys)
         return y, tuple(states)
 
-    return Layer(init, apply, f"parallel(merge={merge!r})", layers)
+    return _combinator(f"parallel(merge={merge!r})", layers, init, apply)
 
 
 def residual(*layers: Layer) -> Layer:
     """Bypass pathway y = x + f(x), with f the serial composition of `layers`.
 
     f must preserve the shape; init raises a ShapeError naming both shapes otherwise.
-    Params and state are those of f.
+    Params and state are those of f (a tuple over `layers`).
     """
     body = serial(*_check_layers("residual", layers))
 
@@ -128,4 +144,4 @@ def residual(*layers: Layer) -> Layer:
         fx, state = body.apply(params, state, x, key=key, train=train)
         return x + fx, state
 
-    return Layer(init, apply, "residual", body.children)
+    return _combinator("residual", body.children, init, apply)

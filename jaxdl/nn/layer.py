@@ -26,12 +26,18 @@ class ShapeError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class Layer:
-    """A named `(init, apply)` pair; `children` lists sub-layers of a combinator."""
+    """A named `(init, apply)` pair; `children` lists sub-layers of a combinator.
+
+    `uses_key` is False for layers that never draw random numbers (activations, flatten,
+    batch norm with constant initializers); combinators give them no key and do not count
+    them when numbering their children's sub-keys. Custom layers default to True.
+    """
 
     init: Callable[..., tuple[Params, State, Shape]]
     apply: Callable[..., tuple[Any, State]]
     name: str
     children: tuple["Layer", ...] = ()
+    uses_key: bool = True
 
 
 def as_shape(layer_name: str, input_shape) -> tuple[int, ...]:

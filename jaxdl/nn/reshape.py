@@ -15,4 +15,4 @@ def _flatten_apply(params, state, x, *, key=None, train=False):
     return x.reshape(x.shape[0], -1), state
 
 
-flatten = Layer(_flatten_init, _flatten_apply, "flatten")
+flatten = Layer(_flatten_init, _flatten_apply, "flatten", uses_key=False)

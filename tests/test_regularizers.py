@@ -1,0 +1,63 @@
+"""Regularizers: values and gradients by hand; biases and batch-norm params untouched."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxdl import nn, regularizers
+
+PARAMS, _, _ = nn.serial(nn.dense(4), nn.batchnorm(), nn.dense(3)).init(jax.random.key(0), (5,))
+PARAMS = jax.tree.map(lambda a: a + 0.5, PARAMS)  # nonzero biases/betas, to see they are skipped
+W = [PARAMS[0]["w"], PARAMS[2]["w"]]
+
+
+def test_l2_value_and_gradient_is_lam_w_on_weights_only():
+    lam = 0.3
+    reg = regularizers.l2(lam)
+    assert float(reg(PARAMS)) == pytest.approx(lam / 2 * sum(float((w ** 2).sum()) for w in W),
+                                               rel=1e-6)
+    grad = jax.grad(reg)(PARAMS)
+    np.testing.assert_allclose(grad[0]["w"], lam * PARAMS[0]["w"], rtol=1e-6)
+    np.testing.assert_allclose(grad[2]["w"], lam * PARAMS[2]["w"], rtol=1e-6)
+    for leaf in (grad[0]["b"], grad[1]["gamma"], grad[1]["beta"], grad[2]["b"]):
+        np.testing.assert_array_equal(leaf, 0.0)
+
+
+def test_l1_value_and_gradient_is_lam_sign_w():
+    reg = regularizers.l1(0.1)
+    assert float(reg(PARAMS)) == pytest.approx(0.1 * sum(float(jnp.abs(w).sum()) for w in W),
+                                               rel=1e-6)
+    np.testing.assert_allclose(jax.grad(reg)(PARAMS)[0]["w"], 0.1 * jnp.sign(PARAMS[0]["w"]))
+
+
+def test_l0_surrogate_counts_nonzero_weights_as_eps_shrinks():
+    params = {"w": jnp.array([0.0, 0.0, 1.0, -2.0, 0.5])}
+    assert float(regularizers.l0(1.0, eps=1e-8)(params)) == pytest.approx(3.0, rel=1e-6)
+    value = float(regularizers.l0(2.0, eps=0.25)(params))
+    assert value == pytest.approx(2.0 * (1 / 1.25 + 4 / 4.25 + 0.25 / 0.5), rel=1e-6)
+
+
+def test_elastic_net_and_combine_add_up():
+    total = regularizers.elastic_net(0.1, 0.2)(PARAMS)
+    parts = regularizers.l1(0.1)(PARAMS) + regularizers.l2(0.2)(PARAMS)
+    np.testing.assert_allclose(total, parts, rtol=1e-6)
+
+
+def test_custom_mask_penalizes_everything():
+    everything = regularizers.l2(1.0, mask=lambda p: jax.tree.map(lambda _: True, p))
+    expected = 0.5 * sum(float((leaf ** 2).sum()) for leaf in jax.tree.leaves(PARAMS))
+    assert float(everything(PARAMS)) == pytest.approx(expected, rel=1e-6)
+
+
+def test_strength_can_be_vmapped_and_jitted():
+    lams = jnp.array([0.0, 1e-3, 1.0])
+    values = jax.jit(jax.vmap(lambda lam: regularizers.l2(lam)(PARAMS)))(lams)
+    np.testing.assert_allclose(values, lams * float(regularizers.l2(1.0)(PARAMS)), rtol=1e-6)
+
+
+def test_negative_strength_is_rejected():
+    with pytest.raises(ValueError, match=r"l2: lam must be in \[0, inf\), got -0.1"):
+        regularizers.l2(-0.1)
+    with pytest.raises(ValueError, match=r"l0: eps must be in \(0, inf\)"):
+        regularizers.l0(1.0, eps=0.0)
