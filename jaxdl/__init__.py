@@ -2,6 +2,17 @@
 
 __version__ = "0.1.0"
 
-from jaxdl import initializers, losses, nn, regularizers  # noqa: E402
+from jaxdl import (  # noqa: E402
+    checkpoint,
+    data,
+    initializers,
+    losses,
+    nn,
+    optim,
+    recipes,
+    regularizers,
+    train,
+)
 
-__all__ = ["__version__", "initializers", "losses", "nn", "regularizers"]
+__all__ = ["__version__", "checkpoint", "data", "initializers", "losses", "nn", "optim",
+           "recipes", "regularizers", "train"]

@@ -1,0 +1,174 @@
+"""Atomic, exact checkpoints of any pytree (a TrainState, optimizer states included).
+
+Format: one numpy `.npz` file holding the leaves (bit-exact, typed PRNG keys as their
+key data) plus a JSON description of the tree and the user's config; no pickle, so loading
+never runs code. Writing goes to a temporary file in the same directory, is fsync-ed, then
+renamed over the target: a crash mid-write leaves the previous checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import jax
+import numpy as np
+
+_META = "__jaxdl_checkpoint__"
+FORMAT_VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file is missing pieces, corrupt, or does not match the expected tree."""
+
+
+class Checkpoint(NamedTuple):
+    """What `restore` returns: the saved tree, its config and metadata (JSON values)."""
+
+    tree: Any
+    config: Any
+    metadata: Any
+
+
+def _is_namedtuple(node) -> bool:
+    return isinstance(node, tuple) and hasattr(type(node), "_fields")
+
+
+def _encode(node, arrays: list) -> dict:
+    """JSON description of `node`; array leaves are appended to `arrays`."""
+    if node is None:
+        return {"type": "none"}
+    if isinstance(node, dict):
+        return {"type": "dict",
+                "items": [[k, _encode(node[k], arrays)] for k in sorted(node)]}
+    if _is_namedtuple(node):
+        cls = type(node)
+        return {"type": "namedtuple", "class": f"{cls.__module__}:{cls.__qualname__}",
+                "fields": [_encode(v, arrays) for v in node]}
+    if isinstance(node, (tuple, list)):
+        return {"type": type(node).__name__, "items": [_encode(v, arrays) for v in node]}
+    if isinstance(node, (bool, int, float, str)):
+        return {"type": "python", "value": node}
+    if isinstance(node, jax.Array) and jax.dtypes.issubdtype(node.dtype, jax.dtypes.prng_key):
+        arrays.append(np.asarray(jax.random.key_data(node)))
+        return {"type": "key", "impl": str(jax.random.key_impl(node)), "index": len(arrays) - 1}
+    array = np.asarray(node)
+    entry = {"type": "array", "dtype": array.dtype.name, "index": len(arrays)}
+    if array.dtype.kind == "V" or array.dtype.name not in np.sctypeDict:
+        array = array.view(f"uint{8 * array.dtype.itemsize}")  # bfloat16 etc.: keep the bits
+    arrays.append(array)
+    return entry
+
+
+def _import_namedtuple(path: str, file: Path):
+    module_name, _, qualname = path.partition(":")
+    try:
+        obj = importlib.import_module(module_name)
+        for part in qualname.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError):
+        raise CheckpointError(f"{file}: the state type {path} cannot be imported; restore "
+                              "with like=<a template tree> instead") from None
+    if not (isinstance(obj, type) and issubclass(obj, tuple) and hasattr(obj, "_fields")):
+        raise CheckpointError(f"{file}: {path} is not a NamedTuple class")
+    return obj
+
+
+def _decode(entry: dict, arrays, file: Path):
+    kind = entry["type"]
+    if kind == "none":
+        return None
+    if kind == "dict":
+        return {k: _decode(v, arrays, file) for k, v in entry["items"]}
+    if kind == "namedtuple":
+        cls = _import_namedtuple(entry["class"], file)
+        return cls(*(_decode(v, arrays, file) for v in entry["fields"]))
+    if kind in ("tuple", "list"):
+        items = [_decode(v, arrays, file) for v in entry["items"]]
+        return tuple(items) if kind == "tuple" else items
+    if kind == "python":
+        return entry["value"]
+    if kind == "key":
+        return jax.random.wrap_key_data(arrays[entry["index"]], impl=entry["impl"])
+    array = arrays[entry["index"]]
+    dtype = jax.numpy.dtype(entry["dtype"])
+    return jax.numpy.asarray(array.view(dtype) if array.dtype != dtype else array)
+
+
+def save(path, tree, config=None, *, metadata=None) -> Path:
+    """Write `tree` (with JSON-able `config` and `metadata`) to `path` atomically.
+
+    Returns the path. The file is complete and durable when this returns; until then the
+    previous file at `path`, if any, is untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays: list = []
+    description = _encode(jax.device_get(tree), arrays)
+    meta = {"format": FORMAT_VERSION, "tree": description, "config": config,
+            "metadata": metadata}
+    payload = {f"leaf_{i}": a for i, a in enumerate(arrays)}
+    payload[_META] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **payload)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+    return path
+
+
+def _check_like(restored, like, path: Path):
+    """Put the restored leaves into `like`'s tree structure, checking shapes and dtypes."""
+    leaves = jax.tree.leaves(restored)
+    like_leaves, treedef = jax.tree_util.tree_flatten_with_path(like)
+    if len(leaves) != len(like_leaves):
+        raise CheckpointError(f"{path}: holds {len(leaves)} arrays, the expected tree has "
+                              f"{len(like_leaves)}")
+    for leaf, (key_path, expected) in zip(leaves, like_leaves):
+        if (np.shape(leaf), jax.numpy.result_type(leaf)) != (np.shape(expected),
+                                                             jax.numpy.result_type(expected)):
+            raise CheckpointError(
+                f"{path}: leaf {jax.tree_util.keystr(key_path)} has shape {np.shape(leaf)} "
+                f"and dtype {jax.numpy.result_type(leaf)}, expected {np.shape(expected)} "
+                f"and {jax.numpy.result_type(expected)}")
+    return jax.tree.unflatten(jax.tree.structure(like), leaves)
+
+
+def restore(path, like=None) -> Checkpoint:
+    """Read a checkpoint written by `save`.
+
+    Without `like`, the tree is rebuilt from the file's own description (dicts, tuples,
+    lists, NamedTuple states imported by name, arrays, typed keys). With `like` (a tree of
+    the expected structure, e.g. a freshly initialized state), the leaves are placed in
+    its structure and every shape and dtype is checked.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            meta = json.loads(bytes(npz[_META]).decode())
+            count = sum(1 for name in npz.files if name.startswith("leaf_"))
+            arrays = [npz[f"leaf_{i}"] for i in range(count)]
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as error:
+        raise CheckpointError(f"{path} is not a readable jaxdl checkpoint (corrupt or "
+                              f"truncated?): {error}") from None
+    tree = _decode(meta["tree"], arrays, path)
+    if like is not None:
+        tree = _check_like(tree, like, path)
+    return Checkpoint(tree, meta.get("config"), meta.get("metadata"))

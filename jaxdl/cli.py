@@ -1,0 +1,201 @@
+"""The `jaxdl` command: `jaxdl train` (the main job) and `jaxdl data download`.
+
+Bad option values end with a one-line error (exit status 2); set JAXDL_DEBUG=1 to see
+the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import jaxdl
+from jaxdl import recipes
+from jaxdl.recipes import TrainConfig
+
+
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers like 256,100, "
+                                         f"got {text!r}") from None
+
+
+def _add_train_options(parser: argparse.ArgumentParser) -> None:
+    """The course's knobs; each defaults to TrainConfig's value (shown in --help)."""
+    d = TrainConfig()
+    add = parser.add_argument
+    add("--dataset", help=f"digits (embedded), mnist, fashion_mnist, cifar10 or tfds:NAME "
+                          f"(default {d.dataset})")
+    add("--data-dir", help="directory holding the original dataset files (else "
+                           "$JAXDL_DATA_DIR or the cache directory)")
+    add("--preprocess", choices=recipes.PREPROCESSING, help=f"default {d.preprocess}")
+    add("--hidden", type=_int_list, metavar="W1,W2,...",
+        help=f"hidden layer widths (default {','.join(map(str, d.hidden))})")
+    add("--activation", choices=sorted(jaxdl.nn.activations.BY_NAME),
+        help=f"default {d.activation}")
+    add("--init", choices=sorted(jaxdl.initializers.BY_NAME), help=f"default {d.init}")
+    add("--optimizer", choices=recipes.OPTIMIZERS, help=f"default {d.optimizer}")
+    add("--lr", type=float, help=f"learning rate (default {d.lr:g})")
+    add("--momentum", type=float, help=f"mu of momentum/nesterov, b1 of adam "
+                                       f"(default {d.momentum:g})")
+    add("--schedule", choices=recipes.SCHEDULES, help=f"learning-rate schedule "
+                                                      f"(default {d.schedule})")
+    add("--decay", type=float, help="the schedule's factor, rate or constant (defaults: " +
+        ", ".join(f"{k} {v:g}" for k, v in recipes.DEFAULT_DECAY.items()) + ")")
+    add("--decay-every", type=int, metavar="EPOCHS", help=f"default {d.decay_every}")
+    add("--l2", type=float, help=f"L2 penalty lambda/2 * sum w^2 (default {d.l2:g})")
+    add("--l1", type=float, help=f"L1 penalty lambda * sum |w| (default {d.l1:g})")
+    add("--dropout", type=float, metavar="KEEP_PROB", dest="keep_prob",
+        help="inverted dropout after each hidden layer, keeping this fraction (default off)")
+    add("--batchnorm", action="store_true", default=None,
+        help="batch norm between each hidden layer and its activation")
+    add("--clip-norm", type=float, help="clip gradients to this global norm (default off)")
+    add("--epochs", type=int, help=f"default {d.epochs}")
+    add("--batch-size", type=int, help=f"default {d.batch_size}")
+    add("--early-stopping", type=int, metavar="PATIENCE",
+        help="stop after PATIENCE epochs without dev-accuracy improvement; keep the best")
+    add("--seed", type=int, help=f"default {d.seed}")
+
+
+def _config_from_args(args) -> TrainConfig:
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    given = {k: v for k, v in vars(args).items() if k in fields and v is not None}
+    if args.resume:
+        config = TrainConfig.load(Path(args.resume) / "config.json")
+        changed = sorted(set(given) - {"epochs"})
+        if changed:
+            raise ValueError(f"--resume takes its settings from {args.resume}/config.json; "
+                             f"only --epochs may change (got {', '.join(changed)})")
+        return dataclasses.replace(config, **given)
+    return TrainConfig(**given)
+
+
+def _describe(config: TrainConfig, splits) -> str:
+    sizes = " / ".join(f"{len(part)} {name}" for name, part in
+                       zip(("train", "dev", "test"), splits) if part is not None)
+    info = splits.train.info
+    widths = "-".join(map(str, (math.prod(info.input_shape),
+                                *config.hidden, len(info.classes))))
+    extras = [f"{k}={getattr(config, k)}" for k in ("l2", "l1", "keep_prob", "clip_norm")
+              if getattr(config, k) not in (0.0, 1.0, None)]
+    return (f"{info.name}: {sizes} examples\n"
+            f"model: MLP {widths} {config.activation}, {config.init} init"
+            f"{', batchnorm' if config.batchnorm else ''}; {config.optimizer} lr={config.lr:g}"
+            f" ({config.schedule}){'; ' + ', '.join(extras) if extras else ''}")
+
+
+def _write_outputs(out: Path, config: TrainConfig, result, seconds: float) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    config.save(out / "config.json")
+    (out / "history.json").write_text(json.dumps(result.history, indent=1) + "\n")
+    summary = {"final": result.final, "best_epoch": result.best_epoch,
+               "stopped": result.stopped, "message": result.message,
+               "initial_loss": result.initial_loss, "seconds": seconds}
+    (out / "results.json").write_text(json.dumps(summary, indent=2) + "\n")
+    try:
+        from jaxdl import plots
+        plots.training_curves(result.history, out / "training.png",
+                              title=f"{config.dataset}: {config.optimizer} lr={config.lr:g}")
+    except ImportError as error:
+        print(f"jaxdl: {error}; skipped training.png", file=sys.stderr)
+
+
+def cmd_train(args) -> int:
+    from jaxdl import data, losses, train
+
+    config = _config_from_args(args)
+    out = Path(args.resume or args.out) if (args.resume or args.out) else None
+    start = time.perf_counter()
+    splits = recipes.load_data(config)
+    steps_per_epoch = data.num_batches(len(splits.train), config.batch_size)
+    print(_describe(config, splits))
+    result = train.fit(
+        recipes.model(config, len(splits.train.info.classes)),
+        recipes.optimizer(config, steps_per_epoch), losses.softmax_cross_entropy, splits,
+        key=recipes.keys(config)[1], epochs=config.epochs, batch_size=config.batch_size,
+        regularizer=recipes.regularizer(config), early_stopping=config.early_stopping,
+        checkpoint_dir=out, resume=bool(args.resume), config=config.to_json(),
+        verbose=not args.quiet)
+    seconds = time.perf_counter() - start
+    epochs_run = result.history["epoch"][-1] if result.history.get("epoch") else 0
+    print(f"trained {epochs_run} epochs in {seconds:.1f} s ({result.stopped}; best dev epoch "
+          f"{result.best_epoch})")
+    print("accuracy  " + "  ".join(f"{name} {m['accuracy']:.4f}"
+                                   for name, m in result.final.items()))
+    if out is not None:
+        _write_outputs(out, config, result, seconds)
+        print(f"wrote {out}/config.json, history.json, results.json, checkpoint.npz, "
+              "training.png")
+    return 0 if result.stopped not in ("nan", "exploding") else 1
+
+
+def cmd_data_download(args) -> int:
+    from jaxdl import data
+    paths = data.download(args.name, args.dir, progress=not args.quiet)
+    for path in paths:
+        print(path)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="jaxdl", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"jaxdl {jaxdl.__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    train_parser = commands.add_parser(
+        "train", help="train an MLP (default: on the embedded digits, in seconds)",
+        description="Train an MLP; prints train/dev/test accuracy.")
+    _add_train_options(train_parser)
+    train_parser.add_argument("--out", metavar="DIR", help="write config.json, history.json, "
+                              "results.json, checkpoint.npz and training.png here")
+    train_parser.add_argument("--resume", metavar="DIR", help="continue the run saved in DIR "
+                              "(its config.json and checkpoint.npz)")
+    train_parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    train_parser.set_defaults(run=cmd_train)
+
+    data_parser = commands.add_parser("data", help="dataset files")
+    data_commands = data_parser.add_subparsers(dest="data_command", required=True,
+                                               metavar="ACTION")
+    download = data_commands.add_parser("download", help="download and verify a dataset's "
+                                        "original files")
+    download.add_argument("name", help="mnist, fashion_mnist or cifar10")
+    download.add_argument("--dir", help="target directory (default: $JAXDL_DATA_DIR or the "
+                                        "cache directory)")
+    download.add_argument("--quiet", action="store_true")
+    download.set_defaults(run=cmd_data_download)
+    return parser
+
+
+def enable_compilation_cache() -> None:
+    """Keep compiled programs in $XDG_CACHE_HOME/jaxdl/xla (JAX's persistent cache), so a
+    repeated run skips XLA compilation; JAXDL_COMPILATION_CACHE=0 turns it off."""
+    if os.environ.get("JAXDL_COMPILATION_CACHE", "1") == "0":
+        return
+    import jax
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "jaxdl" / "xla"
+    jax.config.update("jax_compilation_cache_dir", str(cache))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    enable_compilation_cache()
+    try:
+        return args.run(args)
+    except (ValueError, TypeError, OSError) as error:
+        if os.environ.get("JAXDL_DEBUG"):
+            raise
+        print(f"jaxdl {args.command}: error: {error or type(error).__name__}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

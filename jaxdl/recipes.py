@@ -1,0 +1,188 @@
+"""Recipes: an MLP, its optimizer, regularizer and data built from one plain config.
+
+`TrainConfig` is the shared vocabulary of the `jaxdl` command, the experiments and the
+checkpoints (it is saved as config.json), so a run can be rebuilt from its directory.
+Keys: the run's root key is `jax.random.key(seed)`; the data split uses
+`fold_in(root, DATA)` and training `fold_in(root, TRAINING)`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import jax
+import optax
+
+from jaxdl import data, initializers, nn, optim, regularizers
+from jaxdl._checks import check_choice, check_positive_int, check_range
+
+DATA, TRAINING = 0, 1
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
+SCHEDULES = ("constant", "step", "exponential", "inverse_time", "power", "inverse_sqrt")
+DEFAULT_DECAY = {"step": 0.5, "exponential": 0.95, "inverse_time": 0.5, "power": 0.95,
+                 "inverse_sqrt": 1.0}
+PREPROCESSING = ("standardize", "minmax", "none")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Every knob of a training run; validated on construction.
+
+    hidden: hidden layer widths; keep_prob: dropout keep probability after each hidden
+    layer (1 = no dropout); batchnorm: batch norm between each hidden dense and its
+    activation; momentum: mu of momentum/nesterov and b1 of adam; schedule: learning-rate schedule with `decay` (its factor/rate/constant,
+    see `schedule`) applied every `decay_every` epochs; clip_norm: global-norm clipping.
+    """
+
+    dataset: str = "digits"
+    data_dir: str | None = None
+    preprocess: str = "standardize"
+    hidden: tuple[int, ...] = (128, 64)
+    activation: str = "relu"
+    init: str = "he_normal"
+    keep_prob: float = 1.0
+    batchnorm: bool = False
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    momentum: float = 0.9
+    schedule: str = "constant"
+    decay: float | None = None
+    decay_every: int = 1
+    l2: float = 0.0
+    l1: float = 0.0
+    clip_norm: float | None = None
+    epochs: int = 30
+    batch_size: int = 64
+    early_stopping: int | None = None
+    seed: int = 0
+
+    def __post_init__(self):
+        where = "config"
+        object.__setattr__(self, "hidden", tuple(
+            check_positive_int(where, "hidden", h) for h in self.hidden))
+        check_choice(where, "preprocess", self.preprocess, PREPROCESSING)
+        check_choice(where, "activation", self.activation, tuple(nn.activations.BY_NAME))
+        check_choice(where, "init", self.init, tuple(initializers.BY_NAME))
+        check_choice(where, "optimizer", self.optimizer, OPTIMIZERS)
+        check_choice(where, "schedule", self.schedule, SCHEDULES)
+        check_range(where, "keep_prob", self.keep_prob, low=0.0, high=1.0, low_open=True)
+        check_range(where, "lr", self.lr, low=0.0, low_open=True)
+        check_range(where, "momentum", self.momentum, low=0.0, high=1.0, high_open=True)
+        check_range(where, "l2", self.l2, low=0.0)
+        check_range(where, "l1", self.l1, low=0.0)
+        if self.decay is not None:
+            check_range(where, "decay", self.decay, low=0.0)
+        if self.clip_norm is not None:
+            check_range(where, "clip_norm", self.clip_norm, low=0.0, low_open=True)
+        for name in ("decay_every", "epochs", "batch_size"):
+            check_positive_int(where, name, getattr(self, name))
+        check_positive_int(where, "seed", self.seed, minimum=0)
+        if self.early_stopping is not None:
+            check_positive_int(where, "early_stopping", self.early_stopping)
+
+    def to_json(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v
+                for k, v in dataclasses.asdict(self).items()}
+
+    @classmethod
+    def from_json(cls, values: dict) -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"config: unknown settings {unknown}")
+        return cls(**{k: tuple(v) if k == "hidden" else v for k, v in values.items()})
+
+    def save(self, path) -> None:
+        Path(path).write_text(json.dumps(self.to_json(), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path) -> "TrainConfig":
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} does not exist: not a jaxdl run directory?")
+        return cls.from_json(json.loads(path.read_text()))
+
+
+def keys(config: TrainConfig):
+    """(data split key, training key) of the run."""
+    root = jax.random.key(config.seed)
+    return jax.random.fold_in(root, DATA), jax.random.fold_in(root, TRAINING)
+
+
+def load_data(config: TrainConfig) -> data.Splits:
+    """The dataset split into train/dev/test and preprocessed with train statistics."""
+    splits = data.load_splits(config.dataset, key=keys(config)[0], data_dir=config.data_dir)
+    if config.preprocess == "none":
+        return splits
+    return data.preprocess_splits(splits, config.preprocess)[0]
+
+
+def model(config: TrainConfig, num_classes: int, *, keep_prob=None, init_scale=1.0):
+    """flatten -> [dense -> (batchnorm) -> activation -> (dropout)] per hidden -> dense.
+
+    `keep_prob` and `init_scale` override the config's (they may be traced, for sweeps).
+    """
+    keep_prob = config.keep_prob if keep_prob is None else keep_prob
+    w_init = initializers.get(config.init)(scale=init_scale)
+    layers = [nn.flatten]
+    for width in config.hidden:
+        layers.append(nn.dense(width, w_init=w_init))
+        if config.batchnorm:
+            layers.append(nn.batchnorm())
+        layers.append(nn.activation(config.activation))
+        if not (isinstance(keep_prob, float) and keep_prob == 1.0):
+            layers.append(nn.dropout(keep_prob))
+    layers.append(nn.dense(num_classes, w_init=w_init))
+    return nn.serial(*layers)
+
+
+def schedule(config: TrainConfig, steps_per_epoch: int, *, lr=None):
+    """The learning rate (a float or a schedule of the step count) of `config`.
+
+    step: lr * decay^floor(epoch / decay_every); exponential: lr * decay^(epoch /
+    decay_every); inverse_time: lr / (1 + decay * floor(epoch / decay_every)); power:
+    lr * decay^epoch; inverse_sqrt: decay * lr / sqrt(epoch + 1).
+    """
+    lr = config.lr if lr is None else lr
+    decay = DEFAULT_DECAY.get(config.schedule) if config.decay is None else config.decay
+    every = config.decay_every * steps_per_epoch
+    s = optim.schedules
+    return {
+        "constant": lambda: lr,
+        "step": lambda: s.step_decay(lr, decay, every),
+        "exponential": lambda: s.exponential(lr, rate=decay, every=every),
+        "inverse_time": lambda: s.inverse_time(lr, decay, every=every, staircase=True),
+        "power": lambda: s.per_epoch_power(lr, decay, steps_per_epoch=steps_per_epoch),
+        "inverse_sqrt": lambda: s.inverse_sqrt(lr, decay, steps_per_epoch=steps_per_epoch),
+    }[config.schedule]()
+
+
+def optimizer(config: TrainConfig, steps_per_epoch: int, *, lr=None, momentum=None
+              ) -> optax.GradientTransformation:
+    """The configured optimizer on the configured schedule, after clipping if asked.
+
+    `lr` and `momentum` override the config's (they may be traced, for sweeps).
+    """
+    rate = schedule(config, steps_per_epoch, lr=lr)
+    mu = config.momentum if momentum is None else momentum
+    opt = {"sgd": lambda: optim.sgd(rate),
+           "momentum": lambda: optim.momentum(rate, mu),
+           "nesterov": lambda: optim.nesterov(rate, mu),
+           "adagrad": lambda: optim.adagrad(rate),
+           "rmsprop": lambda: optim.rmsprop(rate),
+           "adam": lambda: optim.adam(rate, b1=mu),
+           }[config.optimizer]()
+    if config.clip_norm is not None:
+        opt = optax.chain(optim.clip_by_global_norm(config.clip_norm), opt)
+    return opt
+
+
+def regularizer(config: TrainConfig, *, l2=None, l1=None):
+    """The configured weight penalty (None when both strengths are 0)."""
+    l2 = config.l2 if l2 is None else l2
+    l1 = config.l1 if l1 is None else l1
+    parts = [reg(lam) for reg, lam in ((regularizers.l2, l2), (regularizers.l1, l1))
+             if not (isinstance(lam, (int, float)) and lam == 0)]
+    return regularizers.combine(*parts) if parts else None

@@ -1,0 +1,483 @@
+"""Training: a pure train step, a scan-fused epoch, batched evaluation, and `fit`.
+
+Keys. `fit(..., key=key)` derives every random stream from `key` by `fold_in` with fixed
+indices: parameter init (INIT), per-step dropout/augmentation (STEPS, then the step
+count), per-epoch shuffles (SHUFFLE, then the epoch number). So a run is a function of
+(key, config, data), and member i of an ensemble with key `fold_in(key, i)` is the same
+run as a solo fit with that key.
+
+Device and host. An epoch is one jitted call: a `lax.scan` over mini-batches gathered on
+device by a keyed permutation, followed by the dev-set evaluation. The host sees only
+per-epoch metrics, for the progress bar, the guards, early stopping, callbacks and
+checkpoints.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, NamedTuple, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxdl import checkpoint, data as data_lib, losses, optim
+from jaxdl._checks import check_positive_int, check_range
+from jaxdl.nn.layer import Layer
+
+INIT, STEPS, SHUFFLE = 0, 1, 2  # fold_in indices of the random streams of a run
+DROPOUT, AUGMENT = 0, 1  # fold_in indices within one step's key
+CHECKPOINT_FILE = "checkpoint.npz"
+
+
+class TrainState(NamedTuple):
+    """Everything that changes during training; a pytree, so it can be jitted and vmapped."""
+
+    params: Any
+    model_state: Any  # batch-norm running statistics
+    opt_state: Any
+    step: jax.Array  # int32 count of optimizer steps taken
+    key: jax.Array  # base key of the per-step random streams
+
+
+class StopTraining(Exception):
+    """Raise from a callback to end `fit` gracefully after the current epoch."""
+
+
+class EarlyStopping(NamedTuple):
+    """Stop when `monitor` has not improved by more than `min_delta` for `patience` epochs.
+
+    `monitor` is a history key; names ending in "accuracy" are maximized, others minimized.
+    """
+
+    patience: int = 5
+    min_delta: float = 0.0
+    monitor: str = "dev_accuracy"
+
+    def improved(self, value: float, best: float) -> bool:
+        if self.monitor.endswith("accuracy"):
+            return value > best + self.min_delta
+        return value < best - self.min_delta
+
+
+class FitResult(NamedTuple):
+    """What `fit` returns.
+
+    `params`/`model_state` are the best-dev-epoch ones with early stopping, else the last
+    good ones; `state` is the last good TrainState (resume from it); `stopped` is one of
+    "completed", "early_stopping", "nan", "exploding", "callback", "interrupted".
+    `final` maps "train"/"dev"/"test" to eval-mode {"loss", "accuracy"} of `params`.
+    """
+
+    params: Any
+    model_state: Any
+    state: TrainState
+    history: dict
+    best_epoch: int
+    stopped: str
+    message: str
+    initial_loss: float
+    final: dict
+
+
+# ----------------------------------------------------------------------------- the step
+
+
+def init_state(model: Layer, opt: optax.GradientTransformation, input_shape, *, key
+               ) -> TrainState:
+    """Initialize params (key fold_in(key, INIT)), optimizer state, step 0."""
+    params, model_state, _ = model.init(jax.random.fold_in(key, INIT), tuple(input_shape))
+    return TrainState(params, model_state, opt.init(params), jnp.zeros((), jnp.int32),
+                      jax.random.fold_in(key, STEPS))
+
+
+def correct(outputs, labels):
+    """1.0 where the predicted class equals the label (argmax, or logit > 0 for one output)."""
+    if not jnp.issubdtype(labels.dtype, jnp.integer):
+        labels = jnp.argmax(labels, axis=-1)
+    if outputs.shape[-1] == 1:
+        predicted = (outputs[..., 0] > 0).astype(labels.dtype)
+    else:
+        predicted = jnp.argmax(outputs, axis=-1)
+    return (predicted == labels).astype(jnp.float32)
+
+
+def masked_mean(values, mask):
+    """Mean of `values` over the entries where `mask` is True (0 when none is)."""
+    mask = mask.astype(values.dtype)
+    return jnp.sum(values * mask) / jnp.maximum(jnp.sum(mask), 1)
+
+
+def make_objective(model: Layer, loss: Callable, regularizer: Callable | None = None):
+    """The training objective `objective(params, model_state, x, y, mask, key)`.
+
+    J = masked mean of loss(model(x), y, reduction="none") + regularizer(params), the model
+    in training mode with key fold_in(key, DROPOUT) (no key when `key` is None). Returns
+    (J, (new model_state, data loss without the penalty, outputs)); `jax.grad` it with
+    has_aux=True. The train step and the gradient check share it.
+    """
+
+    def objective(params, model_state, x, y, mask, key):
+        apply_key = None if key is None else jax.random.fold_in(key, DROPOUT)
+        outputs, model_state = model.apply(params, model_state, x, key=apply_key, train=True)
+        data_loss = masked_mean(loss(outputs, y, reduction="none"), mask)
+        penalty = regularizer(params) if regularizer is not None else 0.0
+        return data_loss + penalty, (model_state, data_loss, outputs)
+
+    return objective
+
+
+def step_key(state: TrainState):
+    """The key of the step `state` is about to take: fold_in(state.key, state.step)."""
+    return jax.random.fold_in(state.key, state.step)
+
+
+def make_train_step(model: Layer, opt: optax.GradientTransformation, loss: Callable,
+                    regularizer: Callable | None = None, *, augment: Callable | None = None):
+    """A pure step `(state, (x, y, mask)) -> (state, metrics)`.
+
+    Objective J = masked mean of loss(model(x), y, reduction="none") + regularizer(params)
+    (`make_objective`); the mask removes the padding of a last partial batch (`(x, y)`
+    means all real). The step's key is `step_key(state)`; dropout and augmentation draw
+    from fold_ins of it. Metrics: data "loss" (without the penalty) and "accuracy".
+    """
+    objective = make_objective(model, loss, regularizer)
+
+    def step(state: TrainState, batch):
+        x, y, mask = batch if len(batch) == 3 else (*batch, jnp.ones(len(batch[0]), bool))
+        key = step_key(state)
+        if augment is not None:
+            x = augment(jax.random.fold_in(key, AUGMENT), x)
+        grads, (model_state, data_loss, outputs) = jax.grad(objective, has_aux=True)(
+            state.params, state.model_state, x, y, mask, key)
+        updates, opt_state = opt.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        metrics = {"loss": data_loss, "accuracy": masked_mean(correct(outputs, y), mask),
+                   "count": jnp.sum(mask)}
+        return TrainState(params, model_state, opt_state, state.step + 1, state.key), metrics
+
+    return step
+
+
+def make_epoch(step: Callable, batch_size: int, *, shuffle: bool = True,
+               drop_remainder: bool = False):
+    """`epoch(state, x, y, shuffle_key) -> (state, metrics)`: one lax.scan over the batches.
+
+    Batches are gathered on device from a permutation drawn from `shuffle_key`. Metrics are
+    the example-weighted means of the step metrics plus "finite" (every step loss and every
+    parameter finite).
+    """
+
+    def epoch(state: TrainState, x, y, shuffle_key):
+        indices, mask = data_lib.epoch_batches(shuffle_key, x.shape[0], batch_size,
+                                               shuffle=shuffle, drop_remainder=drop_remainder)
+
+        def body(state, batch):
+            idx, m = batch
+            return step(state, (x[idx], y[idx], m))
+
+        state, per_step = jax.lax.scan(body, state, (indices, mask))
+        weights = per_step["count"] / jnp.sum(per_step["count"])
+        params_finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf))
+                                           for leaf in jax.tree.leaves(state.params)]))
+        metrics = {"loss": jnp.sum(per_step["loss"] * weights),
+                   "accuracy": jnp.sum(per_step["accuracy"] * weights),
+                   "finite": jnp.all(jnp.isfinite(per_step["loss"])) & params_finite}
+        return state, metrics
+
+    return epoch
+
+
+def make_batch_metrics(model: Layer, loss: Callable):
+    """`sums(params, model_state, x, y, mask) -> (loss sum, correct count)`, eval mode."""
+
+    def sums(params, model_state, x, y, mask):
+        outputs, _ = model.apply(params, model_state, x, train=False)
+        mask = mask.astype(jnp.float32)
+        return (jnp.sum(loss(outputs, y, reduction="none") * mask),
+                jnp.sum(correct(outputs, y) * mask))
+
+    return sums
+
+
+def make_evaluate(model: Layer, loss: Callable, batch_size: int = 1000):
+    """`evaluate(params, model_state, x, y) -> {"loss", "accuracy"}` in eval mode.
+
+    Pure and jit-able (used inside the compiled epoch): a lax.scan over batches, the last
+    partial batch masked.
+    """
+    sums = make_batch_metrics(model, loss)
+
+    def evaluate(params, model_state, x, y):
+        size = min(batch_size, x.shape[0])
+        indices, mask = data_lib.epoch_batches(None, x.shape[0], size, shuffle=False)
+
+        def body(totals, batch):
+            idx, m = batch
+            batch_sums = sums(params, model_state, x[idx], y[idx], m)
+            return (totals[0] + batch_sums[0], totals[1] + batch_sums[1]), None
+
+        (total_loss, total_correct), _ = jax.lax.scan(body, (0.0, 0.0), (indices, mask))
+        return {"loss": total_loss / x.shape[0], "accuracy": total_correct / x.shape[0]}
+
+    return evaluate
+
+
+def make_host_evaluate(model: Layer, loss: Callable, batch_size: int = 1000):
+    """`evaluate(params, model_state, x, y) -> {"loss", "accuracy"}` as Python floats.
+
+    The host feeds fixed-size padded batches to one compiled function, so datasets of any
+    size share a single compilation.
+    """
+    sums = jax.jit(make_batch_metrics(model, loss))
+
+    def evaluate(params, model_state, x, y):
+        x, y = np.asarray(x), np.asarray(y)
+        n = x.shape[0]
+        size = min(batch_size, n)
+        total_loss = total_correct = 0.0
+        for start in range(0, n, size):
+            slots = np.arange(start, start + size)
+            batch_loss, batch_correct = sums(params, model_state, x[slots % n], y[slots % n],
+                                             slots < n)
+            total_loss += float(batch_loss)
+            total_correct += float(batch_correct)
+        return {"loss": total_loss / n, "accuracy": total_correct / n}
+
+    return evaluate
+
+
+def evaluate(model: Layer, params, model_state, data, *, loss=losses.softmax_cross_entropy,
+             batch_size: int = 1000) -> dict:
+    """Eval-mode loss and accuracy of `params` on `data` (a Dataset or an (x, y) pair)."""
+    return make_host_evaluate(model, loss, batch_size)(params, model_state,
+                                                       *_as_xy(data, "data"))
+
+
+# ----------------------------------------------------------------------------- the data
+
+
+def _as_xy(data, name: str):
+    """(x, y) device arrays from a Dataset (`.x`, `.y`) or an (x, y) pair."""
+    if hasattr(data, "x") and hasattr(data, "y"):
+        x, y = data.x, data.y
+    elif isinstance(data, (tuple, list)) and len(data) == 2:
+        x, y = data
+    else:
+        raise TypeError(f"{name} must be a Dataset or an (x, y) pair, got {type(data).__name__}")
+    x, y = jnp.asarray(x), jnp.asarray(y)
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(f"{name}: x has {x.shape[0]} examples but y has {y.shape[0]}")
+    if x.shape[0] == 0:
+        raise ValueError(f"{name} is empty")
+    return x, y
+
+
+def split_data(data):
+    """{"train": (x, y), "dev": ..., "test": ...} from a Splits, a Dataset or an (x, y) pair."""
+    if hasattr(data, "train"):
+        parts = {"train": data.train, "dev": getattr(data, "dev", None),
+                 "test": getattr(data, "test", None)}
+    else:
+        parts = {"train": data}
+    return {name: _as_xy(part, name) for name, part in parts.items() if part is not None}
+
+
+# ------------------------------------------------------------------------------ the loop
+
+
+def _early_stopping(early_stopping) -> EarlyStopping | None:
+    if early_stopping is None or isinstance(early_stopping, EarlyStopping):
+        return early_stopping
+    return EarlyStopping(patience=check_positive_int("fit", "early_stopping", early_stopping))
+
+
+@dataclasses.dataclass(frozen=True)
+class _Progress:
+    """The host loop's bookkeeping after `epoch` epochs; saved in checkpoints."""
+
+    epoch: int = 0
+    history: dict = dataclasses.field(default_factory=dict)
+    best_epoch: int = 0
+    best_value: float | None = None
+    wait: int = 0  # epochs since the monitored value last improved
+    wall_time: float = 0.0
+
+    def after(self, metrics: dict, tracker: EarlyStopping | None) -> "_Progress":
+        """The progress once the epoch `metrics["epoch"]` is accepted."""
+        epoch = metrics["epoch"]
+        # one entry per epoch in every list; None where a value was not reported
+        history = {k: self.history.get(k, [None] * (epoch - 1)) + [metrics.get(k)]
+                   for k in self.history.keys() | metrics.keys()}
+        if tracker is None:
+            best = dict(best_epoch=epoch, wait=0)
+        elif self.best_value is None or tracker.improved(metrics[tracker.monitor],
+                                                         self.best_value):
+            best = dict(best_epoch=epoch, best_value=metrics[tracker.monitor], wait=0)
+        else:
+            best = dict(wait=self.wait + 1)
+        return dataclasses.replace(self, epoch=epoch, history=history,
+                                   wall_time=metrics["wall_time"], **best)
+
+
+def _progress_bar(total: int, initial: int, verbose: bool):
+    from tqdm.auto import tqdm
+    return tqdm(total=total, initial=initial, desc="train", unit="epoch", leave=True,
+                disable=not (verbose and sys.stderr.isatty()))
+
+
+def _guard(metrics: dict, epoch: int, initial_loss: float, explode_factor: float):
+    """(stopped, message) when the epoch must be rejected, else None."""
+    advice = f"Lower the learning rate (it was {metrics['learning_rate']:.3g})"
+    if not metrics["finite"]:
+        return "nan", (f"epoch {epoch}: the loss or the parameters became NaN/inf; kept the "
+                       f"state of epoch {epoch - 1}. {advice} or clip gradients.")
+    if metrics["train_loss"] > explode_factor * initial_loss:
+        return "exploding", (f"epoch {epoch}: the train loss {metrics['train_loss']:.4g} "
+                             f"exceeds {explode_factor:g}x the initial loss {initial_loss:.4g}"
+                             f"; kept the state of epoch {epoch - 1}. {advice}.")
+    return None
+
+
+def _check_resumable(restored, config, path):
+    saved = {k: v for k, v in (restored.config or {}).items() if k != "epochs"}
+    given = {k: v for k, v in (config or {}).items() if k != "epochs"}
+    if restored.config is not None and config is not None and saved != given:
+        changed = sorted(k for k in saved.keys() | given.keys() if saved.get(k) != given.get(k))
+        raise ValueError(f"fit: {path} was written with a different config ({', '.join(changed)}"
+                         " differ); resume with the same settings or use another directory")
+
+
+def fit(model: Layer, opt: optax.GradientTransformation, loss: Callable, data, *, key,
+        epochs: int, batch_size: int, regularizer: Callable | None = None,
+        early_stopping: int | EarlyStopping | None = None, augment: Callable | None = None,
+        callbacks: Sequence[Callable] = (), checkpoint_dir=None, checkpoint_every: int = 1,
+        resume: bool = False, config: dict | None = None, shuffle: bool = True,
+        drop_remainder: bool = False, explode_factor: float = 3.0,
+        eval_batch_size: int = 1000, verbose: bool = True) -> FitResult:
+    """Train `model` with `opt` on `loss` (+ `regularizer`) and return a FitResult.
+
+    `data`: a `data.Splits` (train, dev, test), a Dataset or an (x, y) pair (train only).
+    Each epoch is one compiled call (scan over mini-batches + dev evaluation), compiled
+    once per fit. Guards: a NaN/inf loss or parameter, or an epoch train loss above
+    `explode_factor` x the initial loss, stops training and keeps the last good state.
+    `early_stopping`: a patience (int) or an EarlyStopping; needs a dev set; the result
+    then holds the best-dev-epoch params. `callbacks`: `fn(epoch, state, metrics)` called
+    after every epoch on the host; a returned dict is recorded in the history; raising
+    StopTraining ends the fit. `checkpoint_dir`: the full progress (with `config`) is saved
+    atomically every `checkpoint_every` epochs; `resume=True` continues from it
+    bit-identically. KeyboardInterrupt ends the fit gracefully with the last good state.
+    """
+    epochs = check_positive_int("fit", "epochs", epochs)
+    batch_size = check_positive_int("fit", "batch_size", batch_size)
+    checkpoint_every = check_positive_int("fit", "checkpoint_every", checkpoint_every)
+    check_range("fit", "explode_factor", explode_factor, low=1.0, low_open=True)
+    stopper = _early_stopping(early_stopping)
+    arrays = split_data(data)
+    train_x, train_y = arrays["train"]
+    if batch_size > train_x.shape[0]:
+        raise ValueError(f"fit: batch_size ({batch_size}) is larger than the training set "
+                         f"({train_x.shape[0]} examples)")
+    if stopper is not None and "dev" not in arrays:
+        raise ValueError("fit: early_stopping monitors the dev set; pass data with a dev split")
+    if resume and checkpoint_dir is None:
+        raise ValueError("fit: resume=True needs checkpoint_dir")
+    tracker = stopper or (EarlyStopping() if "dev" in arrays else None)
+
+    step = make_train_step(model, opt, loss, regularizer, augment=augment)
+    run_epoch = make_epoch(step, batch_size, shuffle=shuffle, drop_remainder=drop_remainder)
+    evaluate_fn = make_evaluate(model, loss, eval_batch_size)
+    shuffle_key = jax.random.fold_in(key, SHUFFLE)
+
+    @jax.jit
+    def epoch_and_evaluate(state, shuffle_key, epoch, train_x, train_y, dev):
+        state, metrics = run_epoch(state, train_x, train_y,
+                                   jax.random.fold_in(shuffle_key, epoch))
+        metrics = {f"train_{k}" if k != "finite" else k: v for k, v in metrics.items()}
+        if dev is not None:
+            dev_metrics = evaluate_fn(state.params, state.model_state, *dev)
+            metrics.update({f"dev_{k}": v for k, v in dev_metrics.items()})
+        lr = optim.learning_rate(state.opt_state)
+        metrics["learning_rate"] = jnp.nan if lr is None else lr
+        return state, metrics
+
+    evaluate_host = make_host_evaluate(model, loss, eval_batch_size)
+    state = jax.jit(lambda k: init_state(model, opt, train_x.shape[1:], key=k))(key)
+    best_state, progress = state, _Progress()
+    ckpt_path = Path(checkpoint_dir) / CHECKPOINT_FILE if checkpoint_dir is not None else None
+    stopped, message = "completed", ""
+    if resume and ckpt_path.exists():
+        restored = checkpoint.restore(ckpt_path, like={"state": state, "best": state})
+        _check_resumable(restored, config, ckpt_path)
+        state, best_state = restored.tree["state"], restored.tree["best"]
+        meta = restored.metadata
+        progress, initial_loss = _Progress(**meta["progress"]), meta["initial_loss"]
+        if meta["stopped"] not in ("interrupted", "callback", "completed"):
+            stopped, message = meta["stopped"], meta["message"]
+    else:
+        initial_loss = evaluate_host(state.params, state.model_state, *arrays["train"])["loss"]
+
+    def save_checkpoint():
+        if ckpt_path is not None:
+            checkpoint.save(ckpt_path, {"state": state, "best": best_state}, config,
+                            metadata={"progress": dataclasses.asdict(progress),
+                                      "stopped": stopped, "message": message,
+                                      "initial_loss": initial_loss})
+
+    bar = _progress_bar(epochs, progress.epoch, verbose)
+    try:
+        while stopped == "completed" and progress.epoch < epochs:
+            epoch = progress.epoch + 1
+            start = time.perf_counter()
+            new_state, metrics = epoch_and_evaluate(state, shuffle_key, epoch, train_x,
+                                                    train_y, arrays.get("dev"))
+            metrics = {k: v.item() for k, v in jax.device_get(metrics).items()}
+            rejected = _guard(metrics, epoch, initial_loss, explode_factor)
+            if rejected:
+                stopped, message = rejected
+                break
+            del metrics["finite"]
+            wall_time = progress.wall_time + time.perf_counter() - start
+            metrics = {"epoch": epoch, **metrics, "wall_time": wall_time}
+            for callback in callbacks:
+                try:
+                    recorded = callback(epoch, new_state, metrics)
+                except StopTraining as reason:
+                    stopped, message = "callback", f"epoch {epoch}: {reason}"
+                    continue
+                if recorded is not None and not isinstance(recorded, dict):
+                    raise TypeError(f"fit: callback {callback!r} must return None or a dict "
+                                    f"of values to record, got {type(recorded).__name__}")
+                metrics.update(recorded or {})
+            new_progress = progress.after(metrics, tracker)
+            new_best = new_state if new_progress.best_epoch == epoch else best_state
+            if stopper is not None and new_progress.wait >= stopper.patience:
+                stopped, message = "early_stopping", (
+                    f"epoch {epoch}: no {stopper.monitor} improvement for {stopper.patience} "
+                    f"epochs; best was epoch {new_progress.best_epoch} "
+                    f"({new_progress.best_value:.4g})")
+            state, best_state, progress = new_state, new_best, new_progress  # commit the epoch
+            bar.update(1)
+            bar.set_postfix({k: f"{metrics[k]:.4f}" for k in
+                             ("train_loss", "train_accuracy", "dev_accuracy") if k in metrics})
+            if epoch % checkpoint_every == 0 or stopped != "completed" or epoch == epochs:
+                save_checkpoint()
+    except KeyboardInterrupt:
+        stopped = "interrupted"
+        message = f"interrupted by the user after epoch {progress.epoch}; kept that state"
+    finally:
+        bar.close()
+    if stopped in ("nan", "exploding", "interrupted"):
+        save_checkpoint()
+    if message and verbose:
+        print(f"jaxdl: {message}", file=sys.stderr)
+
+    chosen = best_state if stopper is not None else state
+    final = {name: evaluate_host(chosen.params, chosen.model_state, *xy)
+             for name, xy in arrays.items()}
+    return FitResult(chosen.params, chosen.model_state, state, progress.history,
+                     progress.best_epoch, stopped, message, initial_loss, final)

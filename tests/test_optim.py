@@ -1,0 +1,743 @@
+"""Tests of jaxdl.optim: parity with optax, numpy references of the textbook formulas,
+hand-computed steps, vmap over hyperparameters without recompiling, validation."""
+
+from __future__ import annotations
+
+import functools
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from jaxdl import optim, regularizers
+from jaxdl.nn.layer import weights_only
+
+S = optim.schedules
+STEPS = 500
+
+
+# ----------------------------------------------------------------------------- problems
+
+def _quadratic_arrays(n=10, seed=0):
+    """f(x) = x^T A x / 2 - b^T x, A symmetric positive definite with eigenvalues in [0.5, 2]."""
+    rng = np.random.default_rng(seed)
+    q, _ = np.linalg.qr(rng.normal(size=(n, n)))
+    a = q @ np.diag(np.linspace(0.5, 2.0, n)) @ q.T
+    a = ((a + a.T) / 2).astype(np.float32)
+    b = rng.normal(size=n).astype(np.float32)
+    x0 = rng.normal(size=n).astype(np.float32)
+    return a, b, x0
+
+
+_A, _B, _X0 = _quadratic_arrays()
+
+PROBLEMS = {
+    # name: (jax gradient, numpy float64 gradient, start)
+    "quadratic": (lambda x: jnp.asarray(_A) @ x - jnp.asarray(_B),
+                  lambda x: _A.astype(np.float64) @ x - _B.astype(np.float64),
+                  _X0),
+    "rosenbrock": (lambda x: jnp.stack([-2 * (1 - x[0]) - 400 * x[0] * (x[1] - x[0] ** 2),
+                                        200 * (x[1] - x[0] ** 2)]),
+                   lambda x: np.array([-2 * (1 - x[0]) - 400 * x[0] * (x[1] - x[0] ** 2),
+                                       200 * (x[1] - x[0] ** 2)]),
+                   np.array([-1.2, 1.0], np.float32)),
+}
+
+
+def trajectory(opt, grad, x0, steps=STEPS):
+    """All iterates x_1 .. x_steps of `opt` from x0, one jitted lax.scan (compiles once)."""
+
+    @jax.jit
+    def run(x0):
+        def body(carry, _):
+            x, state = carry
+            steps_, state = opt.update(grad(x), state, x)
+            x = optax.apply_updates(x, steps_)
+            return (x, state), x
+
+        return jax.lax.scan(body, (x0, opt.init(x0)), None, length=steps)[1]
+
+    return np.asarray(run(jnp.asarray(x0)))
+
+
+# ----------------------------------------------------------------------------- parity cases
+
+# name: (jaxdl factory, optax factory, lr on the quadratic, lr on Rosenbrock)
+PARITY = {
+    "sgd": (optim.sgd, optax.sgd, 0.1, 5e-4),
+    "sgd+step_decay": (lambda lr: optim.sgd(S.step_decay(lr, 0.5, 100, start=50)),
+                       lambda lr: optax.sgd(optax.exponential_decay(lr, 100, 0.5, 50, True)),
+                       0.1, 5e-4),
+    "momentum": (lambda lr: optim.momentum(lr, 0.9),
+                 lambda lr: optax.sgd(lr, momentum=0.9), 0.1, 2e-4),
+    "momentum_ewa": (lambda lr: optim.momentum(lr, 0.9, "ewa"),
+                     lambda lr: optax.chain(optax.ema(0.9, debias=False), optax.scale(-lr)),
+                     0.2, 1e-3),
+    "momentum_ewa_bc": (lambda lr: optim.momentum(lr, 0.9, "ewa", bias_correction=True),
+                        lambda lr: optax.chain(optax.ema(0.9, debias=True), optax.scale(-lr)),
+                        0.2, 1e-3),
+    "nesterov": (lambda lr: optim.nesterov(lr, 0.9),
+                 lambda lr: optax.sgd(lr, momentum=0.9, nesterov=True), 0.1, 2e-4),
+    # optax puts eps inside the square root: the rules coincide for eps = 0, and (with a
+    # positive accumulator) to within eps / cache for eps > 0.
+    "adagrad": (lambda lr: optim.adagrad(lr, eps=0.0, initial_accumulator=0.0),
+                lambda lr: optax.adagrad(lr, initial_accumulator_value=0.0, eps=0.0),
+                0.5, 0.05),
+    "adagrad_acc0.1": (lambda lr: optim.adagrad(lr, initial_accumulator=0.1),
+                       lambda lr: optax.adagrad(lr, initial_accumulator_value=0.1, eps=1e-7),
+                       0.5, 0.05),
+    # decay=0.999 on the quadratic: with decay=0.9 RMSprop's near-sign steps make the
+    # trajectory chaotic there (optax itself turns a 1e-13 perturbation into 1e-2).
+    "rmsprop": (lambda lr, d=0.999: optim.rmsprop(lr, decay=d, eps=1e-7),
+                lambda lr, d=0.999: optax.rmsprop(lr, decay=d, eps=1e-7, eps_in_sqrt=False),
+                0.03, (1e-3, 0.9)),
+    "rmsprop_eps_in_sqrt": (
+        lambda lr, d=0.999: optim.rmsprop(lr, decay=d, eps=1e-7, eps_in_sqrt=True),
+        lambda lr, d=0.999: optax.rmsprop(lr, decay=d, eps=1e-7, eps_in_sqrt=True),
+        0.03, (1e-3, 0.9)),
+    "adam": (lambda lr: optim.adam(lr, 0.9, 0.999, 1e-8),
+             lambda lr: optax.adam(lr, 0.9, 0.999, 1e-8, eps_root=0.0), 0.1, 0.01),
+    "adam+exponential": (lambda lr: optim.adam(S.exponential(lr, rate=0.5, every=200)),
+                         lambda lr: optax.adam(optax.exponential_decay(lr, 200, 0.5)),
+                         0.1, 0.01),
+    "clip+adam": (lambda lr: optax.chain(optim.clip_by_global_norm(1.0), optim.adam(lr)),
+                  lambda lr: optax.chain(optax.clip_by_global_norm(1.0), optax.adam(lr)),
+                  0.1, 0.01),
+}
+
+
+def _make(factory, lr):
+    return factory(*lr) if isinstance(lr, tuple) else factory(lr)
+
+
+@functools.lru_cache(maxsize=None)
+def ours_and_optax(case: str, problem: str):
+    ours, twin, lr_quad, lr_rosen = PARITY[case]
+    lr = lr_quad if problem == "quadratic" else lr_rosen
+    grad, _, x0 = PROBLEMS[problem]
+    return trajectory(_make(ours, lr), grad, x0), trajectory(_make(twin, lr), grad, x0)
+
+
+@pytest.mark.parametrize("problem", sorted(PROBLEMS))
+@pytest.mark.parametrize("case", sorted(PARITY))
+def test_trajectory_matches_optax(case, problem):
+    ours, theirs = ours_and_optax(case, problem)
+    assert ours.shape == (STEPS, len(PROBLEMS[problem][2]))
+    assert np.all(np.isfinite(ours))
+    # The run must go somewhere, or equality would prove nothing.
+    assert np.max(np.abs(ours[-1] - PROBLEMS[problem][2])) > 1e-2
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-5)
+
+
+# ----------------------------------------------------------------------------- numpy references
+
+def np_momentum_ewa(lr, beta, bias_correction):
+    v = 0.0
+
+    def step(g, t):
+        nonlocal v
+        v = beta * v + (1 - beta) * g
+        return -lr * (v / (1 - beta ** t) if bias_correction else v)
+
+    return step
+
+
+def np_adam(lr, b1=0.9, b2=0.999, eps=1e-8, bias_correction=True):
+    m = v = 0.0
+
+    def step(g, t):
+        nonlocal m, v
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g ** 2
+        m_hat, v_hat = (m / (1 - b1 ** t), v / (1 - b2 ** t)) if bias_correction else (m, v)
+        return -lr * m_hat / (np.sqrt(v_hat) + eps)
+
+    return step
+
+
+def np_rmsprop(lr, decay=0.9, eps=1e-7):
+    cache = 0.0
+
+    def step(g, t):
+        nonlocal cache
+        cache = decay * cache + (1 - decay) * g ** 2
+        return -lr * g / (np.sqrt(cache) + eps)
+
+    return step
+
+
+def np_trajectory(step, grad, x0, steps=STEPS):
+    x, out = np.asarray(x0, np.float64), []
+    for t in range(1, steps + 1):
+        x = x + step(grad(x), t)
+        out.append(x)
+    return np.stack(out)
+
+
+# name: (jaxdl optimizer, numpy rule, problem)
+NUMPY_CASES = {
+    "adam_uncorrected/quadratic": (optim.adam(0.05, bias_correction=False),
+                                   np_adam(0.05, bias_correction=False), "quadratic"),
+    "adam_uncorrected/rosenbrock": (optim.adam(0.01, bias_correction=False),
+                                    np_adam(0.01, bias_correction=False), "rosenbrock"),
+    "momentum_ewa/quadratic": (optim.momentum(0.2, 0.9, "ewa"),
+                               np_momentum_ewa(0.2, 0.9, False), "quadratic"),
+    "momentum_ewa/rosenbrock": (optim.momentum(1e-3, 0.9, "ewa"),
+                                np_momentum_ewa(1e-3, 0.9, False), "rosenbrock"),
+    "momentum_ewa_bc/quadratic": (optim.momentum(0.2, 0.9, "ewa", bias_correction=True),
+                                  np_momentum_ewa(0.2, 0.9, True), "quadratic"),
+    "momentum_ewa_bc/rosenbrock": (optim.momentum(1e-3, 0.9, "ewa", bias_correction=True),
+                                   np_momentum_ewa(1e-3, 0.9, True), "rosenbrock"),
+    "adam/quadratic": (optim.adam(0.05), np_adam(0.05), "quadratic"),
+    "rmsprop/quadratic": (optim.rmsprop(3e-3, 0.999), np_rmsprop(3e-3, 0.999), "quadratic"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(NUMPY_CASES))
+def test_trajectory_matches_numpy_formula(case):
+    opt, np_step, problem = NUMPY_CASES[case]
+    grad, np_grad, x0 = PROBLEMS[problem]
+    ours = trajectory(opt, grad, x0)
+    ref = np_trajectory(np_step, np_grad, x0)
+    assert np.max(np.abs(ref[-1] - x0)) > 1e-2
+    np.testing.assert_allclose(ours, ref, rtol=1e-4, atol=1e-4)
+
+
+def test_uncorrected_adam_differs_from_corrected_early():
+    """Without bias correction the first steps are (1-b1)/sqrt(1-b2) ~ 3.16x larger."""
+    g = {"x": jnp.array([2.0, -0.5])}
+    p = {"x": jnp.zeros(2)}
+    corrected = optim.adam(0.1, eps=0.0)
+    raw = optim.adam(0.1, eps=0.0, bias_correction=False)
+    s1, _ = corrected.update(g, corrected.init(p))
+    s2, _ = raw.update(g, raw.init(p))
+    # rtol 1e-5: 1 - b2 in float32 carries a relative error of 1.3e-5 (as in optax)
+    np.testing.assert_allclose(s1["x"], [-0.1, 0.1], rtol=1e-5)
+    np.testing.assert_allclose(s2["x"], np.array([-0.1, 0.1]) * 0.1 / np.sqrt(0.001), rtol=1e-5)
+
+
+# ----------------------------------------------------------------------------- hand values
+
+def _steps(opt, grads_seq, params=None):
+    params = {"w": jnp.zeros(2)} if params is None else params
+    state, out = opt.init(params), []
+    for g in grads_seq:
+        s, state = opt.update({"w": jnp.asarray(g, jnp.float32)}, state, params)
+        out.append(s["w"])
+    return out, state
+
+
+class HandValuesTest(chex.TestCase):
+    """Two updates of each rule, against numbers computed by hand (eps = 0 where present)."""
+
+    G1, G2 = [2.0, -1.0], [1.0, 1.0]
+
+    def _check(self, make, expected1, expected2):
+        def two_steps(g1, g2):
+            opt = make()
+            params = {"w": jnp.zeros(2)}
+            state = opt.init(params)
+            s1, state = opt.update({"w": g1}, state, params)
+            s2, state = opt.update({"w": g2}, state, params)
+            return s1["w"], s2["w"], state.count
+
+        s1, s2, count = self.variant(two_steps)(jnp.array(self.G1), jnp.array(self.G2))
+        np.testing.assert_allclose(s1, expected1, rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(s2, expected2, rtol=1e-5, atol=1e-7)
+        assert count == 2 and count.dtype == jnp.int32
+
+    @chex.variants(with_jit=True, without_jit=True)
+    def test_sgd(self):
+        self._check(lambda: optim.sgd(0.1), [-0.2, 0.1], [-0.1, -0.1])
+
+    @chex.variants(with_jit=True, without_jit=True)
+    def test_momentum_classic(self):
+        # v1 = -0.1 g1; v2 = 0.9 v1 - 0.1 g2
+        self._check(lambda: optim.momentum(0.1, 0.9), [-0.2, 0.1], [-0.28, -0.01])
+
+    @chex.variants(with_jit=True, without_jit=True)
+    def test_momentum_ewa(self):
+        # v1 = 0.1 g1 = [0.2, -0.1]; v2 = 0.9 v1 + 0.1 g2 = [0.28, 0.01]; step = -0.5 v
+        self._check(lambda: optim.momentum(0.5, 0.9, "ewa"), [-0.1, 0.05], [-0.14, -0.005])
+
+    @chex.variants(with_jit=True, without_jit=True)
+    def test_momentum_ewa_bias_corrected(self):
+        # v1 / 0.1 = g1; v2 / 0.19 = [0.28, 0.01] / 0.19
+        self._check(lambda: optim.momentum(0.5, 0.9, "ewa", bias_correction=True),
+                    [-1.0, 0.5], [-0.5 * 0.28 / 0.19, -0.5 * 0.01 / 0.19])
+
+    @chex.variants(with_jit=True, without_jit=True)
+    def test_nesterov(self):
+        # v1 = [-0.2, 0.1], step1 = 1.9 v1; v2 = 0.9 v1 - 0.1 g2 = [-0.28, -0.01],
+        # step2 = -0.9 v1 + 1.9 v2 = [0.18 - 0.532, -0.09 - 0.019]
+        self._check(lambda: optim.nesterov(0.1, 0.9), [-0.38, 0.19], [-0.352, -0.109])
+
+    @chex.variants(with_jit=True, without_jit=True)
+    def test_adagrad(self):
+        # cache1 = [4, 1]; cache2 = [5, 2]
+        self._check(lambda: optim.adagrad(0.1, eps=0.0), [-0.1, 0.1],
+                    [-0.1 / np.sqrt(5), -0.1 / np.sqrt(2)])
+
+    @chex.variants(with_jit=True, without_jit=True)
+    def test_adagrad_initial_accumulator(self):
+        # cache1 = [4.5, 1.5]
+        self._check(lambda: optim.adagrad(0.1, eps=0.0, initial_accumulator=0.5),
+                    [-0.2 / np.sqrt(4.5), 0.1 / np.sqrt(1.5)],
+                    [-0.1 / np.sqrt(5.5), -0.1 / np.sqrt(2.5)])
+
+    @chex.variants(with_jit=True, without_jit=True)
+    def test_rmsprop(self):
+        # cache1 = 0.1 g1^2 = [0.4, 0.1]; cache2 = 0.9 cache1 + 0.1 = [0.46, 0.19]
+        self._check(lambda: optim.rmsprop(0.1, 0.9, eps=0.0),
+                    [-0.2 / np.sqrt(0.4), 0.1 / np.sqrt(0.1)],
+                    [-0.1 / np.sqrt(0.46), -0.1 / np.sqrt(0.19)])
+
+    @chex.variants(with_jit=True, without_jit=True)
+    def test_rmsprop_eps_in_sqrt(self):
+        self._check(lambda: optim.rmsprop(0.1, 0.9, eps=0.5, eps_in_sqrt=True),
+                    [-0.2 / np.sqrt(0.9), 0.1 / np.sqrt(0.6)],
+                    [-0.1 / np.sqrt(0.96), -0.1 / np.sqrt(0.69)])
+
+    @chex.variants(with_jit=True, without_jit=True)
+    def test_adam(self):
+        # m2 = [0.28, 0.01], v2 = 0.999*0.001*[4, 1] + 0.001 = [0.004996, 0.001999]
+        m2, v2 = np.array([0.28, 0.01]), np.array([0.004996, 0.001999])
+        self._check(lambda: optim.adam(0.1, eps=0.0), [-0.1, 0.1],
+                    -0.1 * (m2 / 0.19) / np.sqrt(v2 / (1 - 0.999 ** 2)))
+
+    @chex.variants(with_jit=True, without_jit=True)
+    def test_adam_uncorrected(self):
+        m2, v2 = np.array([0.28, 0.01]), np.array([0.004996, 0.001999])
+        self._check(lambda: optim.adam(0.1, eps=0.0, bias_correction=False),
+                    -0.1 * np.array([0.2, -0.1]) / np.sqrt([0.004, 0.001]),
+                    -0.1 * m2 / np.sqrt(v2))
+
+    @chex.variants(with_jit=True, without_jit=True)
+    def test_sgd_with_schedule(self):
+        # step 0 uses lr(0) = 0.1, step 1 uses lr(1) = 0.1 / (1 + 1)
+        self._check(lambda: optim.sgd(S.inverse_time(0.1, 1.0)), [-0.2, 0.1], [-0.05, -0.05])
+
+
+# ----------------------------------------------------------------------------- Nesterov forms
+
+def test_nesterov_practical_form_equals_lookahead_form():
+    """Look-ahead: v <- mu v - lr grad(w + mu v); w <- w + v. Practical form runs on
+    w~ = w + mu v, so its iterates must equal w_t + mu v_t of the look-ahead run."""
+    lr, mu = 0.05, 0.9
+    grad, np_grad, x0 = PROBLEMS["quadratic"]
+    w, v, shifted = x0.astype(np.float64), np.zeros_like(x0, np.float64), []
+    for _ in range(200):
+        v = mu * v - lr * np_grad(w + mu * v)
+        w = w + v
+        shifted.append(w + mu * v)
+    practical = trajectory(optim.nesterov(lr, mu), grad, x0, steps=200)
+    assert np.max(np.abs(practical[-1] - x0)) > 0.1
+    np.testing.assert_allclose(practical, np.stack(shifted), rtol=1e-5, atol=1e-5)
+    # and it is not plain momentum
+    plain = trajectory(optim.momentum(lr, mu), grad, x0, steps=200)
+    assert np.max(np.abs(plain - practical)) > 1e-3
+
+
+# ----------------------------------------------------------------------------- vmap / recompile
+
+def _final(make_opt, grad, steps=100):
+    def run(x0, *hparams):
+        opt = make_opt(*hparams)
+
+        def body(carry, _):
+            x, state = carry
+            step, state = opt.update(grad(x), state, x)
+            return (optax.apply_updates(x, step), state), None
+
+        (x, state), _ = jax.lax.scan(body, (x0, opt.init(x0)), None, length=steps)
+        return x, optim.learning_rate(state)
+
+    return run
+
+
+@pytest.mark.parametrize("name,make,hparams", [
+    ("momentum", lambda lr, mu: optim.momentum(lr, mu),
+     ([0.01, 0.05, 0.1, 0.2], [0.0, 0.5, 0.9, 0.8])),
+    ("nesterov", lambda lr, mu: optim.nesterov(lr, mu),
+     ([0.01, 0.05, 0.1, 0.2], [0.0, 0.5, 0.9, 0.8])),
+    ("adam", lambda lr, b1: optim.adam(lr, b1), ([1e-3, 1e-2, 0.1, 0.3], [0.0, 0.5, 0.9, 0.95])),
+    ("rmsprop+schedule", lambda lr, rate: optim.rmsprop(S.exponential(lr, rate=rate, every=10)),
+     ([1e-3, 1e-2, 0.1, 0.3], [0.5, 0.9, 0.95, 1.0])),
+])
+def test_vmap_over_hyperparameters_equals_separate_runs(name, make, hparams):
+    grad, _, x0 = PROBLEMS["quadratic"]
+    run = _final(make, grad, steps=20)
+    a, b = (jnp.asarray(h, jnp.float32) for h in hparams)
+    x_batched, lr_batched = jax.jit(jax.vmap(run, in_axes=(None, 0, 0)))(jnp.asarray(x0), a, b)
+    single = jax.jit(run)
+    separate = [single(jnp.asarray(x0), a[i], b[i]) for i in range(len(a))]
+    assert x_batched.shape == (len(a), len(x0)) and lr_batched.shape == (len(a),)
+    np.testing.assert_allclose(x_batched, np.stack([s[0] for s in separate]), rtol=2e-6, atol=2e-6)
+    np.testing.assert_allclose(lr_batched, [s[1] for s in separate], rtol=1e-6)
+    # different hyperparameters really gave different runs
+    assert np.min(np.abs(np.diff(np.asarray(x_batched)[:, 0]))) > 1e-4
+
+
+def test_changing_hyperparameter_values_does_not_recompile():
+    grad, _, x0 = PROBLEMS["quadratic"]
+
+    @jax.jit
+    @chex.assert_max_traces(n=1)
+    def train(x0, lr, mu, rate, max_norm):
+        make = lambda lr_, mu_: optax.chain(
+            optim.clip_by_global_norm(max_norm),
+            optim.nesterov(S.step_decay(lr_, rate, 20), mu_))
+        return _final(make, grad, steps=50)(x0, lr, mu)[0]
+
+    outs = [train(jnp.asarray(x0), *map(jnp.float32, hp)) for hp in
+            [(0.1, 0.9, 0.5, 1.0), (0.05, 0.5, 0.9, 2.0), (0.2, 0.0, 1.0, 10.0)]]
+    assert len({tuple(np.round(np.asarray(o), 5)) for o in outs}) == 3  # values took effect
+
+
+def test_tracers_skip_validation_but_concrete_arrays_are_checked():
+    with pytest.raises(ValueError, match="adam: lr must be in"):
+        optim.adam(jnp.float32(-1.0))
+    # a traced negative value cannot be inspected: construction inside jit works
+    out = jax.jit(lambda lr: optim.sgd(lr).update({"w": jnp.ones(2)},
+                                                   optim.sgd(lr).init({"w": jnp.ones(2)}))[0])(-1.0)
+    np.testing.assert_allclose(out["w"], [1.0, 1.0])
+
+
+# ----------------------------------------------------------------------------- minimization
+
+MINIMIZERS = {
+    "sgd": (optim.sgd(0.1), 1e-4),
+    "momentum": (optim.momentum(0.05, 0.9), 1e-4),
+    "momentum_ewa": (optim.momentum(0.2, 0.9, "ewa"), 1e-4),
+    "momentum_ewa_bc": (optim.momentum(0.2, 0.9, "ewa", bias_correction=True), 1e-4),
+    "nesterov": (optim.nesterov(0.05, 0.9), 1e-4),
+    "adagrad": (optim.adagrad(1.0), 1e-4),
+    "rmsprop": (optim.rmsprop(S.exponential(0.1, k=0.01)), 1e-3),
+    "adam": (optim.adam(0.1), 1e-4),
+    "adam_uncorrected": (optim.adam(0.1, bias_correction=False), 1e-4),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MINIMIZERS))
+def test_minimizes_the_course_problems(name):
+    opt, tol = MINIMIZERS[name]
+    f = lambda p: p[0] ** 2 + p[0] * p[1] + 4 * p[1] ** 2   # minimum 0 at (0, 0)
+    j = lambda w: w ** 2 - 10 * w + 25                       # minimum 0 at w = 5
+    x = trajectory(opt, jax.grad(f), np.array([3.0, 3.0], np.float32))[-1]
+    w = trajectory(opt, jax.grad(j), np.float32(0.0))[-1]
+    np.testing.assert_allclose(x, [0.0, 0.0], atol=tol)
+    np.testing.assert_allclose(w, 5.0, atol=tol)
+
+
+# ----------------------------------------------------------------------------- pytrees, chains
+
+def _tree(key, dtype=jnp.float32):
+    k = jax.random.split(key, 5)
+    return {"dense": {"w": jax.random.normal(k[0], (3, 4), dtype),
+                      "b": jax.random.normal(k[1], (4,), dtype)},
+            "stack": [jax.random.normal(k[2], (2, 2, 3), dtype),
+                      jax.random.normal(k[3], (), dtype)],
+            "out": (jax.random.normal(k[4], (5,), dtype),)}
+
+
+OURS_AND_TWINS = [
+    (lambda: optim.sgd(0.1), lambda: optax.sgd(0.1)),
+    (lambda: optim.momentum(0.1, 0.9), lambda: optax.sgd(0.1, momentum=0.9)),
+    (lambda: optim.nesterov(0.1, 0.9), lambda: optax.sgd(0.1, momentum=0.9, nesterov=True)),
+    (lambda: optim.adagrad(0.1, initial_accumulator=0.1), lambda: optax.adagrad(0.1)),
+    (lambda: optim.rmsprop(0.01, eps=1e-8, eps_in_sqrt=True), lambda: optax.rmsprop(0.01)),
+    (lambda: optim.adam(0.01), lambda: optax.adam(0.01)),
+]
+
+
+@pytest.mark.parametrize("index", range(len(OURS_AND_TWINS)))
+def test_nested_pytree_with_optax_chain_on_either_side(index):
+    ours, twin = (f() for f in OURS_AND_TWINS[index])
+    params = _tree(jax.random.key(1))
+    grads = [_tree(jax.random.key(10 + i)) for i in range(4)]
+    for left in (True, False):
+        extra = optax.clip_by_global_norm(1.5) if left else optax.scale(0.5)
+        a = optax.chain(extra, ours) if left else optax.chain(ours, extra)
+        b = optax.chain(extra, twin) if left else optax.chain(twin, extra)
+        pa, pb, sa, sb = params, params, a.init(params), b.init(params)
+        update_a, update_b = jax.jit(a.update), jax.jit(b.update)
+        for g in grads:
+            ua, sa = update_a(g, sa, pa)
+            ub, sb = update_b(g, sb, pb)
+            pa, pb = optax.apply_updates(pa, ua), optax.apply_updates(pb, ub)
+        chex.assert_trees_all_equal_structs(pa, params)
+        chex.assert_trees_all_equal_shapes_and_dtypes(pa, params)
+        chex.assert_trees_all_close(pa, pb, rtol=1e-5, atol=1e-6)
+        assert not np.allclose(pa["dense"]["w"], params["dense"]["w"])
+
+
+@pytest.mark.parametrize("make", [
+    lambda: optim.sgd(jnp.float32(0.1)),
+    lambda: optim.momentum(jnp.float32(0.1), jnp.float32(0.9), "ewa", bias_correction=True),
+    lambda: optim.nesterov(0.1, jnp.float32(0.9)),
+    lambda: optim.adagrad(S.exponential(0.1, k=0.1)),
+    lambda: optim.rmsprop(0.1, jnp.float32(0.9)),
+    lambda: optim.adam(jnp.float32(0.1), jnp.float32(0.9)),
+    lambda: optim.clip_by_global_norm(jnp.float32(0.5)),
+    lambda: optim.weight_decay(jnp.float32(0.1), mask=None),
+])
+def test_updates_keep_params_dtype_and_do_not_mutate(make):
+    opt = make()
+    params = _tree(jax.random.key(2), jnp.bfloat16)
+    grads = _tree(jax.random.key(3), jnp.bfloat16)
+    before = jax.tree.map(np.array, params)
+    state = opt.init(params)
+    update = jax.jit(opt.update)
+    steps, state = update(grads, state, params)
+    steps, state = update(grads, state, params)
+    chex.assert_trees_all_equal_shapes_and_dtypes(steps, params)
+    new = optax.apply_updates(params, steps)
+    chex.assert_trees_all_equal_shapes_and_dtypes(new, params)
+    chex.assert_trees_all_equal(jax.tree.map(np.array, params), before)
+    assert not np.array_equal(np.asarray(new["out"][0], np.float32),
+                              before["out"][0].astype(np.float32))
+
+
+def test_apply_updates_adds_the_steps():
+    opt = optim.adam(0.1, eps=0.0)
+    params = {"a": jnp.array([1.0, 2.0]), "b": {"w": jnp.array([[3.0]])}}
+    grads = {"a": jnp.array([0.5, -2.0]), "b": {"w": jnp.array([[4.0]])}}
+    steps, _ = opt.update(grads, opt.init(params))
+    new = optax.apply_updates(params, steps)
+    # the first bias-corrected Adam step is -lr * sign(g)
+    np.testing.assert_allclose(new["a"], [0.9, 2.1], rtol=1e-6)
+    np.testing.assert_allclose(new["b"]["w"], [[2.9]], rtol=1e-6)
+    np.testing.assert_allclose(params["a"], [1.0, 2.0])
+
+
+def test_hyperparameters_injected_by_optax():
+    """optax.inject_hyperparams passes hyperparameters as arrays: our factories take them."""
+    params = {"w": jnp.array([1.0, -1.0])}
+    opt = optax.inject_hyperparams(optim.momentum)(lr=0.1, mu=0.5)
+    state = opt.init(params)
+    state.hyperparams["lr"] = jnp.asarray(0.2)
+    steps, state = jax.jit(opt.update)({"w": jnp.array([1.0, 2.0])}, state, params)
+    np.testing.assert_allclose(steps["w"], [-0.2, -0.4], rtol=1e-6)
+    assert float(optim.learning_rate(state)) == pytest.approx(0.2)
+    assert optim.chain is optax.chain
+
+
+def test_works_under_optax_multisteps():
+    params = {"w": jnp.array([1.0, -1.0])}
+    opt = optax.MultiSteps(optim.sgd(0.5), every_k_schedule=2)
+    state = opt.init(params)
+    s1, state = opt.update({"w": jnp.array([1.0, 1.0])}, state, params)
+    s2, state = opt.update({"w": jnp.array([3.0, -1.0])}, state, params)
+    np.testing.assert_allclose(s1["w"], [0.0, 0.0])
+    np.testing.assert_allclose(s2["w"], [-1.0, 0.0])   # -0.5 * mean of the two gradients
+    assert float(optim.learning_rate(state)) == pytest.approx(0.5)
+
+
+# ----------------------------------------------------------------------------- clipping, decay
+
+def test_clip_by_global_norm_hand_values_and_optax():
+    grads = {"a": jnp.array([3.0]), "b": [jnp.array([[0.0, 4.0]])]}  # global norm 5
+    clip = optim.clip_by_global_norm(1.0)
+    out, _ = clip.update(grads, clip.init(grads))
+    np.testing.assert_allclose(out["a"], [0.6], rtol=1e-6)
+    np.testing.assert_allclose(out["b"][0], [[0.0, 0.8]], rtol=1e-6)
+    loose = optim.clip_by_global_norm(10.0)
+    same, _ = loose.update(grads, loose.init(grads))
+    chex.assert_trees_all_close(same, grads)
+    for max_norm in (0.1, 1.0, 3.0, 100.0):
+        g = _tree(jax.random.key(4))
+        ours, _ = jax.jit(optim.clip_by_global_norm(max_norm).update)(g, optax.EmptyState())
+        theirs, _ = optax.clip_by_global_norm(max_norm).update(g, optax.EmptyState())
+        chex.assert_trees_all_close(ours, theirs, rtol=1e-6, atol=1e-7)
+        norm = optax.tree.norm(ours)
+        assert float(norm) == pytest.approx(min(max_norm, float(optax.tree.norm(g))), rel=1e-5)
+
+
+def test_weight_decay_before_sgd_is_l2_regularization():
+    """Coupled: chain(weight_decay(lam), sgd(lr)) == sgd on loss + l2(lam) (weights only)."""
+    lam, lr = 0.3, 0.1
+    params = {"layer": {"w": jnp.array([[1.0, -2.0]]), "b": jnp.array([0.5])}}
+    loss = lambda p: jnp.sum((p["layer"]["w"] @ jnp.ones(2) + p["layer"]["b"] - 1.0) ** 2)
+    coupled = optax.chain(optim.weight_decay(lam), optim.sgd(lr))
+    plain = optim.sgd(lr)
+    pa, pb, sa, sb = params, params, coupled.init(params), plain.init(params)
+    for _ in range(5):
+        ua, sa = coupled.update(jax.grad(loss)(pa), sa, pa)
+        pa = optax.apply_updates(pa, ua)
+        ub, sb = plain.update(jax.grad(lambda p: loss(p) + regularizers.l2(lam)(p))(pb), sb, pb)
+        pb = optax.apply_updates(pb, ub)
+    chex.assert_trees_all_close(pa, pb, rtol=1e-6)
+    # first step by hand: the bias is not decayed
+    u, _ = optim.weight_decay(lam).update(jax.tree.map(jnp.zeros_like, params),
+                                          optax.EmptyState(), params)
+    np.testing.assert_allclose(u["layer"]["w"], [[0.3, -0.6]], rtol=1e-6)
+    np.testing.assert_allclose(u["layer"]["b"], [0.0])
+
+
+def test_weight_decay_matches_optax_add_decayed_weights():
+    params, grads = _tree(jax.random.key(5)), _tree(jax.random.key(6))
+    for mask in (weights_only, None):
+        ours, _ = optim.weight_decay(0.1, mask=mask).update(grads, optax.EmptyState(), params)
+        twin = optax.add_decayed_weights(0.1, mask=mask)
+        theirs, _ = twin.update(grads, twin.init(params), params)
+        chex.assert_trees_all_close(ours, theirs, rtol=1e-6)
+    # an array mask (not static bools) works too
+    arr_mask = jax.tree.map(lambda p: jnp.ones(p.shape, bool), params)
+    ours, _ = optim.weight_decay(0.1, mask=arr_mask).update(grads, optax.EmptyState(), params)
+    chex.assert_trees_all_close(ours, jax.tree.map(lambda g, p: g + 0.1 * p, grads, params),
+                                rtol=1e-6)
+    with pytest.raises(ValueError, match="weight_decay: update needs params"):
+        optim.weight_decay(0.1).update(grads, optax.EmptyState())
+
+
+def test_weight_decay_after_adam_is_decoupled_adamw():
+    """Decoupled: chain(adam(lr), weight_decay(lr * lam, decoupled=True)) == optax.adamw."""
+    lr, lam = 0.01, 0.1
+    ours = optax.chain(optim.adam(lr), optim.weight_decay(lr * lam, decoupled=True))
+    theirs = optax.adamw(lr, weight_decay=lam, mask=weights_only)
+    coupled = optax.chain(optim.weight_decay(lam), optim.adam(lr))
+    params = _tree(jax.random.key(7))
+    pa = pb = pc = params
+    sa, sb, sc = ours.init(params), theirs.init(params), coupled.init(params)
+    for i in range(20):
+        g = _tree(jax.random.key(100 + i))
+        ua, sa = ours.update(g, sa, pa)
+        ub, sb = theirs.update(g, sb, pb)
+        uc, sc = coupled.update(g, sc, pc)
+        pa, pb, pc = (optax.apply_updates(p, u) for p, u in ((pa, ua), (pb, ub), (pc, uc)))
+    chex.assert_trees_all_close(pa, pb, rtol=1e-5, atol=1e-6)
+    # L2-coupled Adam is a different rule: the decay goes through Adam's rescaling
+    assert np.max(np.abs(pa["dense"]["w"] - pc["dense"]["w"])) > 1e-3
+    np.testing.assert_allclose(pa["dense"]["b"], pb["dense"]["b"], rtol=1e-5)
+
+
+# ----------------------------------------------------------------------------- learning_rate
+
+def test_learning_rate_found_in_chained_state_with_schedule():
+    sched = S.exponential(0.1, rate=0.5, every=2)
+    opt = optax.chain(optim.clip_by_global_norm(1.0), optim.adam(sched))
+    params = {"w": jnp.ones(3)}
+    state = opt.init(params)
+    assert float(optim.learning_rate(state)) == pytest.approx(0.1)      # lr of step 0
+    update = jax.jit(opt.update)
+    for _ in range(4):
+        _, state = update({"w": jnp.ones(3)}, state, params)
+    lr = optim.learning_rate(state)
+    assert lr.shape == () and lr.dtype == jnp.float32
+    assert float(lr) == pytest.approx(0.1 * 0.5 ** 1.5, rel=1e-6)      # used by update 3
+    assert state[1].count == 4 and state[1].count.dtype == jnp.int32
+    # nested deeper, and inside jit
+    nested = optax.chain(optax.identity(), optax.chain(optim.momentum(0.3), optax.scale(1.0)))
+    assert float(jax.jit(optim.learning_rate)(nested.init(params))) == pytest.approx(0.3)
+    # optax's inject_hyperparams records it too; states without one give None
+    injected = optax.inject_hyperparams(optax.sgd)(learning_rate=0.25)
+    assert float(optim.learning_rate(injected.init(params))) == pytest.approx(0.25)
+    assert optim.learning_rate(optax.adam(0.1).init(params)) is None
+    assert optim.learning_rate(optim.clip_by_global_norm(1.0).init(params)) is None
+
+
+# ----------------------------------------------------------------------------- schedules
+
+def test_schedules_hand_values():
+    counts = jnp.array([0, 1, 5, 10, 25, 100], jnp.int32)
+    cases = {
+        "constant": (S.constant(0.3), [0.3] * 6),
+        "step_decay": (S.step_decay(1.0, 0.5, 10, start=5),
+                       [1, 1, 1, 1, 0.25, 0.5 ** 9]),
+        "step_decay_smooth": (S.step_decay(1.0, 0.5, 10, start=5, staircase=False),
+                              [1, 1, 1, 0.5 ** 0.5, 0.25, 0.5 ** 9.5]),
+        "exponential_k": (S.exponential(2.0, k=0.1),
+                          2.0 * np.exp(-0.1 * np.array([0, 1, 5, 10, 25, 100]))),
+        "exponential_design_doc": (S.exponential(1e-3, rate=0.95, every=10),
+                                   1e-3 * 0.95 ** (np.array([0, 1, 5, 10, 25, 100]) / 10)),
+        "exponential_staircase": (S.exponential(1.0, rate=0.5, every=10, staircase=True),
+                                  [1, 1, 1, 0.5, 0.25, 0.5 ** 10]),
+        "inverse_time": (S.inverse_time(1.0, 0.5), [1, 1 / 1.5, 1 / 3.5, 1 / 6, 1 / 13.5, 1 / 51]),
+        "per_epoch_power": (S.per_epoch_power(0.2, steps_per_epoch=5),
+                            0.2 * 0.95 ** np.array([0, 0, 1, 2, 5, 20])),
+        "inverse_sqrt": (S.inverse_sqrt(0.2, k=2.0, steps_per_epoch=5),
+                         0.4 / np.sqrt([1, 1, 2, 3, 6, 21])),
+        "piecewise_constant": (S.piecewise_constant([5, 25], [0.1, 0.01, 0.001]),
+                               [0.1, 0.1, 0.01, 0.01, 0.001, 0.001]),
+    }
+    for name, (schedule, expected) in cases.items():
+        got = jax.jit(jax.vmap(schedule))(counts)
+        np.testing.assert_allclose(got, expected, rtol=1e-6, err_msg=name)
+        assert float(schedule(7)) == pytest.approx(float(schedule(jnp.int32(7))), rel=1e-6)
+    # the call in DESIGN.md: x0.95 every 1000 steps
+    design = S.exponential(1e-3, rate=0.95, every=1000)
+    assert float(design(2000)) == pytest.approx(1e-3 * 0.95 ** 2)
+    assert float(design(500)) == pytest.approx(1e-3 * 0.95 ** 0.5)
+
+
+def test_schedules_match_optax_counterparts():
+    counts = jnp.arange(0, 400, 7, dtype=jnp.int32)
+    pairs = [
+        (S.step_decay(0.1, 0.5, 30, start=40), optax.exponential_decay(0.1, 30, 0.5, 40, True)),
+        (S.step_decay(0.1, 0.5, 30, start=40, staircase=False),
+         optax.exponential_decay(0.1, 30, 0.5, 40, False)),
+        (S.exponential(0.1, rate=0.9, every=25), optax.exponential_decay(0.1, 25, 0.9)),
+        (S.piecewise_constant([50, 200], [0.1, 0.05, 0.005]),
+         optax.piecewise_constant_schedule(0.1, {50: 0.5, 200: 0.1})),
+        (S.constant(0.3), optax.constant_schedule(0.3)),
+    ]
+    for ours, theirs in pairs:
+        np.testing.assert_allclose(jax.jit(jax.vmap(ours))(counts),
+                                   jax.jit(jax.vmap(theirs))(counts), rtol=1e-6)
+
+
+def test_schedule_parameters_may_be_traced():
+    f = jax.jit(lambda lr0, k, c: S.inverse_time(lr0, k)(c))
+    assert float(f(0.5, 1.0, 3)) == pytest.approx(0.125)
+    g = jax.jit(lambda v: S.piecewise_constant([2], v)(3))
+    assert float(g(jnp.array([1.0, 0.25]))) == pytest.approx(0.25)
+
+
+# ----------------------------------------------------------------------------- validation
+
+@pytest.mark.parametrize("make,match", [
+    (lambda: optim.sgd(-0.1), r"sgd: lr must be in \[0, inf\)"),
+    (lambda: optim.momentum(0.1, mu=1.0), r"momentum: mu must be in \[0, 1\)"),
+    (lambda: optim.momentum(-1.0), r"momentum: lr"),
+    (lambda: optim.momentum(0.1, form="heavy"), r"momentum: form must be one of"),
+    (lambda: optim.momentum(0.1, bias_correction=True), r"momentum: bias_correction"),
+    (lambda: optim.nesterov(0.1, mu=-0.1), r"nesterov: mu must be in \[0, 1\)"),
+    (lambda: optim.adagrad(0.1, eps=-1e-3), r"adagrad: eps must be in \[0, inf\)"),
+    (lambda: optim.adagrad(0.1, initial_accumulator=-1.0), r"adagrad: initial_accumulator"),
+    (lambda: optim.rmsprop(0.1, decay=1.0), r"rmsprop: decay must be in \[0, 1\)"),
+    (lambda: optim.rmsprop(float("nan")), r"rmsprop: lr"),
+    (lambda: optim.adam(0.1, b1=1.0), r"adam: b1 must be in \[0, 1\)"),
+    (lambda: optim.adam(0.1, b2=-0.5), r"adam: b2 must be in \[0, 1\)"),
+    (lambda: optim.adam(np.array(-1e-3)), r"adam: lr must be in"),
+    (lambda: optim.clip_by_global_norm(0.0),
+     r"clip_by_global_norm: max_norm must be in \(0, inf\)"),
+    (lambda: optim.weight_decay(-0.1), r"weight_decay: rate must be in \[0, inf\)"),
+    (lambda: S.constant(-1.0), r"constant: value"),
+    (lambda: S.step_decay(0.1, 0.0, 10), r"step_decay: factor must be in \(0, 1\]"),
+    (lambda: S.step_decay(0.1, 0.5, 0), r"step_decay: every must be in \(0, inf\)"),
+    (lambda: S.exponential(0.1), r"exponential: give exactly one of k"),
+    (lambda: S.exponential(0.1, 0.1, rate=0.9), r"exponential: give exactly one of k"),
+    (lambda: S.exponential(0.1, rate=1.5), r"exponential: rate must be in \(0, 1\]"),
+    (lambda: S.exponential(-0.1, k=1.0), r"exponential: lr0"),
+    (lambda: S.inverse_time(0.1, -1.0), r"inverse_time: k must be in"),
+    (lambda: S.per_epoch_power(0.1, base=0.0), r"per_epoch_power: base"),
+    (lambda: S.per_epoch_power(0.1, steps_per_epoch=0), r"per_epoch_power: steps_per_epoch"),
+    (lambda: S.inverse_sqrt(0.1, k=-2.0), r"inverse_sqrt: k"),
+    (lambda: S.piecewise_constant([10, 5], [1.0, 0.5, 0.1]),
+     r"boundaries must be strictly increasing"),
+    (lambda: S.piecewise_constant([10], [1.0]), r"values must have len\(boundaries\) \+ 1"),
+    (lambda: S.piecewise_constant([10], [1.0, -0.5]), r"piecewise_constant: values must be in"),
+])
+def test_invalid_hyperparameters_raise_naming_the_argument(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_non_integer_structural_arguments_raise_type_error():
+    with pytest.raises(TypeError, match="inverse_sqrt: steps_per_epoch must be an integer"):
+        S.inverse_sqrt(0.1, steps_per_epoch=2.5)
+    with pytest.raises(TypeError, match=r"piecewise_constant: boundaries\[0\] must be an integer"):
+        S.piecewise_constant([1.5], [1.0, 0.5])
