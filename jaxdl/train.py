@@ -95,15 +95,18 @@ def init_state(model: Layer, opt: optax.GradientTransformation, input_shape, *, 
                       jax.random.fold_in(key, STEPS))
 
 
+def predicted_classes(outputs):
+    """The predicted class: argmax over the last axis, or logit > 0 for a single output."""
+    if outputs.shape[-1] == 1:
+        return (outputs[..., 0] > 0).astype(jnp.int32)
+    return jnp.argmax(outputs, axis=-1)
+
+
 def correct(outputs, labels):
-    """1.0 where the predicted class equals the label (argmax, or logit > 0 for one output)."""
+    """1.0 where the predicted class equals the label (`predicted_classes`)."""
     if not jnp.issubdtype(labels.dtype, jnp.integer):
         labels = jnp.argmax(labels, axis=-1)
-    if outputs.shape[-1] == 1:
-        predicted = (outputs[..., 0] > 0).astype(labels.dtype)
-    else:
-        predicted = jnp.argmax(outputs, axis=-1)
-    return (predicted == labels).astype(jnp.float32)
+    return (predicted_classes(outputs) == labels).astype(jnp.float32)
 
 
 def masked_mean(values, mask):
@@ -165,16 +168,22 @@ def make_train_step(model: Layer, opt: optax.GradientTransformation, loss: Calla
 
 def make_epoch(step: Callable, batch_size: int, *, shuffle: bool = True,
                drop_remainder: bool = False):
-    """`epoch(state, x, y, shuffle_key) -> (state, metrics)`: one lax.scan over the batches.
+    """`epoch(state, x, y, shuffle_key, rows=None) -> (state, metrics)`: one lax.scan over
+    the batches.
 
-    Batches are gathered on device from a permutation drawn from `shuffle_key`. Metrics are
+    Batches are gathered on device from a permutation drawn from `shuffle_key`. `rows`, an
+    optional (m,) int array, lists the examples the epoch draws from (e.g. a bootstrap
+    sample, with repeats): the permutation is then of the m entries of `rows`. Metrics are
     the example-weighted means of the step metrics plus "finite" (every step loss and every
     parameter finite).
     """
 
-    def epoch(state: TrainState, x, y, shuffle_key):
-        indices, mask = data_lib.epoch_batches(shuffle_key, x.shape[0], batch_size,
+    def epoch(state: TrainState, x, y, shuffle_key, rows=None):
+        count = x.shape[0] if rows is None else rows.shape[0]
+        indices, mask = data_lib.epoch_batches(shuffle_key, count, batch_size,
                                                shuffle=shuffle, drop_remainder=drop_remainder)
+        if rows is not None:
+            indices = rows[indices]
 
         def body(state, batch):
             idx, m = batch
@@ -258,6 +267,36 @@ def evaluate(model: Layer, params, model_state, data, *, loss=losses.softmax_cro
                                                        *_as_xy(data, "data"))
 
 
+def make_epoch_and_evaluate(model: Layer, opt: optax.GradientTransformation, loss: Callable,
+                            regularizer: Callable | None = None, *, batch_size: int,
+                            augment: Callable | None = None, shuffle: bool = True,
+                            drop_remainder: bool = False, eval_batch_size: int = 1000):
+    """`run(state, shuffle_key, epoch, train_x, train_y, dev, rows=None) -> (state, metrics)`.
+
+    Pure: one epoch (`make_epoch`) on the shuffle key fold_in(shuffle_key, epoch), then the
+    eval-mode dev metrics of the new state. Metrics: train_loss, train_accuracy, finite,
+    dev_loss and dev_accuracy when `dev` is an (x, y) pair, learning_rate when the optimizer
+    records one. `fit` jits it; `jaxdl.ensemble` vmaps it over a member axis.
+    """
+    step = make_train_step(model, opt, loss, regularizer, augment=augment)
+    run_epoch = make_epoch(step, batch_size, shuffle=shuffle, drop_remainder=drop_remainder)
+    evaluate_fn = make_evaluate(model, loss, eval_batch_size)
+
+    def epoch_and_evaluate(state, shuffle_key, epoch, train_x, train_y, dev, rows=None):
+        state, metrics = run_epoch(state, train_x, train_y,
+                                   jax.random.fold_in(shuffle_key, epoch), rows)
+        metrics = {f"train_{k}" if k != "finite" else k: v for k, v in metrics.items()}
+        if dev is not None:
+            dev_metrics = evaluate_fn(state.params, state.model_state, *dev)
+            metrics.update({f"dev_{k}": v for k, v in dev_metrics.items()})
+        lr = optim.learning_rate(state.opt_state)
+        if lr is not None:  # plain optax optimizers record none
+            metrics["learning_rate"] = lr
+        return state, metrics
+
+    return epoch_and_evaluate
+
+
 # ----------------------------------------------------------------------------- the data
 
 
@@ -332,7 +371,8 @@ def _progress_bar(total: int, initial: int, verbose: bool):
 
 def _guard(metrics: dict, epoch: int, initial_loss: float, explode_factor: float):
     """(stopped, message) when the epoch must be rejected, else None."""
-    advice = f"Lower the learning rate (it was {metrics['learning_rate']:.3g})"
+    lr = metrics.get("learning_rate")
+    advice = "Lower the learning rate" + (f" (it was {lr:.3g})" if lr is not None else "")
     if not metrics["finite"]:
         return "nan", (f"epoch {epoch}: the loss or the parameters became NaN/inf; kept the "
                        f"state of epoch {epoch - 1}. {advice} or clip gradients.")
@@ -388,22 +428,10 @@ def fit(model: Layer, opt: optax.GradientTransformation, loss: Callable, data, *
         raise ValueError("fit: resume=True needs checkpoint_dir")
     tracker = stopper or (EarlyStopping() if "dev" in arrays else None)
 
-    step = make_train_step(model, opt, loss, regularizer, augment=augment)
-    run_epoch = make_epoch(step, batch_size, shuffle=shuffle, drop_remainder=drop_remainder)
-    evaluate_fn = make_evaluate(model, loss, eval_batch_size)
+    epoch_and_evaluate = jax.jit(make_epoch_and_evaluate(
+        model, opt, loss, regularizer, batch_size=batch_size, augment=augment,
+        shuffle=shuffle, drop_remainder=drop_remainder, eval_batch_size=eval_batch_size))
     shuffle_key = jax.random.fold_in(key, SHUFFLE)
-
-    @jax.jit
-    def epoch_and_evaluate(state, shuffle_key, epoch, train_x, train_y, dev):
-        state, metrics = run_epoch(state, train_x, train_y,
-                                   jax.random.fold_in(shuffle_key, epoch))
-        metrics = {f"train_{k}" if k != "finite" else k: v for k, v in metrics.items()}
-        if dev is not None:
-            dev_metrics = evaluate_fn(state.params, state.model_state, *dev)
-            metrics.update({f"dev_{k}": v for k, v in dev_metrics.items()})
-        lr = optim.learning_rate(state.opt_state)
-        metrics["learning_rate"] = jnp.nan if lr is None else lr
-        return state, metrics
 
     evaluate_host = make_host_evaluate(model, loss, eval_batch_size)
     state = jax.jit(lambda k: init_state(model, opt, train_x.shape[1:], key=k))(key)
@@ -469,6 +497,9 @@ def fit(model: Layer, opt: optax.GradientTransformation, loss: Callable, data, *
     except KeyboardInterrupt:
         stopped = "interrupted"
         message = f"interrupted by the user after epoch {progress.epoch}; kept that state"
+    except Exception:
+        save_checkpoint()  # keep the epochs done so far, then let the error surface
+        raise
     finally:
         bar.close()
     if stopped in ("nan", "exploding", "interrupted"):

@@ -201,6 +201,23 @@ def test_interrupted_fit_resumes_bit_identically(blob_splits, tmp_path):
         assert resumed.history[name] == reference.history[name]
 
 
+def test_a_failing_callback_keeps_the_progress_in_the_checkpoint(blob_splits, tmp_path):
+    def broken(epoch, state, metrics):
+        if epoch == 3:
+            raise RuntimeError("callback bug")
+
+    with pytest.raises(RuntimeError, match="callback bug"):
+        fit(blob_splits, epochs=5, checkpoint_dir=tmp_path, checkpoint_every=5,
+            callbacks=[broken])
+    saved = checkpoint.restore(tmp_path / train.CHECKPOINT_FILE)
+    assert saved.metadata["progress"]["epoch"] == 2
+
+
+def test_plain_optax_optimizers_train_without_a_learning_rate_record(blob_splits):
+    result = fit(blob_splits, epochs=1, opt=optax.adam(1e-2))
+    assert "learning_rate" not in result.history and result.stopped == "completed"
+
+
 def test_stop_training_from_a_callback_and_recorded_values(blob_splits):
     def monitor(epoch, state, metrics):
         if epoch == 2:

@@ -44,21 +44,19 @@ def dense(units: int, *, w_init=None, b_init=initializers.zeros) -> Layer:
 def maxout(units: int, k: int = 2, *, w_init=None, b_init=initializers.zeros) -> Layer:
     """Maxout (Goodfellow et al., 2013): k affine pieces, y = max_j (x W_j + b_j).
 
-    W has shape (k, in, units) and b (k, units); each piece is initialized like a dense
-    layer of shape (in, units).
+    Piece j is a `dense(units)` initialized with key fold_in(key, j); the params stack
+    them: W of shape (k, in, units), b of shape (k, units).
     """
     units = check_positive_int("maxout", "units", units)
     k = check_positive_int("maxout", "k", k)
-    w_init = initializers.lecun_normal() if w_init is None else w_init
+    piece = dense(units, w_init=w_init, b_init=b_init)
     name = f"maxout({units}, k={k})"
 
     def init(key, input_shape):
-        fan_in = _check_flat(name, input_shape)
-        w_key, b_key = jax.random.fold_in(key, 0), jax.random.fold_in(key, 1)
-        pieces = jnp.arange(k)
-        w = jax.vmap(lambda j: w_init(jax.random.fold_in(w_key, j), (fan_in, units)))(pieces)
-        b = jax.vmap(lambda j: b_init(jax.random.fold_in(b_key, j), (units,)))(pieces)
-        return {"w": w, "b": b}, {}, (units,)
+        _check_flat(name, input_shape)
+        params = jax.vmap(lambda j: piece.init(jax.random.fold_in(key, j), input_shape)[0])(
+            jnp.arange(k))
+        return params, {}, (units,)
 
     def apply(params, state, x, *, key=None, train=False):
         check_input(name, x, params["w"].shape[1:2])
