@@ -5,6 +5,7 @@ __version__ = "0.1.0"
 from jaxdl import (  # noqa: E402
     checkpoint,
     data,
+    diagnostics,
     initializers,
     losses,
     nn,
@@ -14,5 +15,5 @@ from jaxdl import (  # noqa: E402
     train,
 )
 
-__all__ = ["__version__", "checkpoint", "data", "initializers", "losses", "nn", "optim",
-           "recipes", "regularizers", "train"]
+__all__ = ["__version__", "checkpoint", "data", "diagnostics", "initializers", "losses", "nn",
+           "optim", "recipes", "regularizers", "train"]

@@ -1,4 +1,4 @@
-"""The `jaxdl` command: `jaxdl train` (the main job) and `jaxdl data download`.
+"""The `jaxdl` command: `jaxdl train` (the main job), `jaxdl gradcheck` and `jaxdl data download`.
 
 Bad option values end with a one-line error (exit status 2); set JAXDL_DEBUG=1 to see
 the traceback instead.
@@ -117,13 +117,15 @@ def cmd_train(args) -> int:
     splits = recipes.load_data(config)
     steps_per_epoch = data.num_batches(len(splits.train), config.batch_size)
     print(_describe(config, splits))
+    model = recipes.model(config, len(splits.train.info.classes))
+    opt = recipes.optimizer(config, steps_per_epoch)
+    monitor = _monitor(config, splits, model, opt) if args.diagnostics else None
     result = train.fit(
-        recipes.model(config, len(splits.train.info.classes)),
-        recipes.optimizer(config, steps_per_epoch), losses.softmax_cross_entropy, splits,
+        model, opt, losses.softmax_cross_entropy, splits,
         key=recipes.keys(config)[1], epochs=config.epochs, batch_size=config.batch_size,
         regularizer=recipes.regularizer(config), early_stopping=config.early_stopping,
         checkpoint_dir=out, resume=bool(args.resume), config=config.to_json(),
-        verbose=not args.quiet)
+        verbose=not args.quiet, callbacks=[monitor] if monitor else [])
     seconds = time.perf_counter() - start
     epochs_run = result.history["epoch"][-1] if result.history.get("epoch") else 0
     print(f"trained {epochs_run} epochs in {seconds:.1f} s ({result.stopped}; best dev epoch "
@@ -134,7 +136,69 @@ def cmd_train(args) -> int:
         _write_outputs(out, config, result, seconds)
         print(f"wrote {out}/config.json, history.json, results.json, checkpoint.npz, "
               "training.png")
+    if monitor is not None:
+        _report_diagnostics(monitor, result, len(splits.train.info.classes), out)
     return 0 if result.stopped not in ("nan", "exploding") else 1
+
+
+PROBE_EXAMPLES = 256  # the fixed probe batch of `jaxdl train --diagnostics`
+
+
+def _monitor(config: TrainConfig, splits, model, opt):
+    """A TrainingMonitor on the first PROBE_EXAMPLES training examples; the untrained
+    network is recorded as epoch 0 (fit starts from the same init_state)."""
+    from jaxdl import diagnostics, losses, train
+    x, y = splits.train.x[:PROBE_EXAMPLES], splits.train.y[:PROBE_EXAMPLES]
+    monitor = diagnostics.TrainingMonitor(model, losses.softmax_cross_entropy, x, y, opt=opt,
+                                          regularizer=recipes.regularizer(config))
+    monitor(0, train.init_state(model, opt, x.shape[1:], key=recipes.keys(config)[1]), None)
+    return monitor
+
+
+def _report_diagnostics(monitor, result, num_classes: int, out: Path | None) -> None:
+    """Print the sanity checks and the monitors' advice; write the monitor plots to `out`."""
+    from jaxdl import diagnostics
+    print("diagnostics: " + diagnostics.initial_loss_check(result.initial_loss,
+                                                           num_classes).message)
+    flags = diagnostics.diagnose_history(result.history, initial_loss=result.initial_loss,
+                                         stopped=result.stopped)
+    for line in [*flags.values(), *monitor.advice()] or ["the monitors see nothing wrong"]:
+        print(f"diagnostics: {line}")
+    if out is None:
+        return
+    try:
+        from jaxdl import plots
+        paths = plots.diagnostics_plots(result.history, monitor.histograms, out)
+        print(f"wrote {', '.join(path.name for path in paths)} to {out}")
+    except ImportError as error:
+        print(f"jaxdl: {error}; skipped the diagnostics plots", file=sys.stderr)
+
+
+def cmd_gradcheck(args) -> int:
+    """Gradient check of the configured model on a few training examples (exit 1 unless
+    the verdict is correct or inspect)."""
+    import jax
+    from jaxdl import diagnostics, train
+
+    from jaxdl._checks import check_positive_int
+    check_positive_int("gradcheck", "examples", args.examples)
+    config = _config_from_args(args)
+    splits = recipes.load_data(config)
+    model = recipes.model(config, len(splits.train.info.classes))
+    x, y = splits.train.x[:args.examples], splits.train.y[:args.examples]
+    key = recipes.keys(config)[1]
+    state = train.init_state(model, recipes.optimizer(config, 1), x.shape[1:], key=key)
+    dropout = config.keep_prob < 1.0
+    print(_describe(config, splits))
+    print(f"batch: the first {len(x)} training examples; the initial parameters of "
+          f"`jaxdl train --seed {config.seed}`" + ("; dropout with the fixed mask of the "
+                                                   "first step" if dropout else ""))
+    report = diagnostics.check_model_gradients(
+        model, state.params, state.model_state, x, y, regularizer=recipes.regularizer(config),
+        key=train.step_key(state) if dropout else None, eps=args.eps, n=args.coords,
+        subset_key=jax.random.fold_in(key, 1))
+    print(report)
+    return 0 if report.verdict in ("correct", "inspect") else 1
 
 
 def cmd_data_download(args) -> int:
@@ -159,7 +223,23 @@ def build_parser() -> argparse.ArgumentParser:
     train_parser.add_argument("--resume", metavar="DIR", help="continue the run saved in DIR "
                               "(its config.json and checkpoint.npz)")
     train_parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    train_parser.add_argument("--diagnostics", action="store_true",
+                              help="record per-layer gradient norms, update/weight ratios, "
+                              "activation statistics and histograms every epoch; print advice "
+                              "and write their plots into --out")
     train_parser.set_defaults(run=cmd_train)
+
+    gradcheck = commands.add_parser(
+        "gradcheck", help="check the model's gradients against finite differences",
+        description="Gradient check (float64, centered differences) of the training model "
+                    "on a few examples; exit status 1 unless the verdict is correct/inspect.")
+    _add_train_options(gradcheck)
+    gradcheck.add_argument("--examples", type=int, default=16,
+                           help="batch size of the check (default 16)")
+    gradcheck.add_argument("--coords", type=int, metavar="N",
+                           help="check a random subset of N parameters (default: all)")
+    gradcheck.add_argument("--eps", type=float, default=1e-7, help="default 1e-7")
+    gradcheck.set_defaults(run=cmd_gradcheck, resume=None)
 
     data_parser = commands.add_parser("data", help="dataset files")
     data_commands = data_parser.add_subparsers(dest="data_command", required=True,

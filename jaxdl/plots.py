@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 
 def _pyplot():
     try:
@@ -42,3 +44,132 @@ def training_curves(history: dict, path=None, *, title: str | None = None):
     if title:
         fig.suptitle(title)
     return _finish(fig, path)
+
+
+# ------------------------------------------------------------------- diagnostics plots
+
+
+def layer_curves(history: dict, key: str = "grad_norm", path=None, *, log: bool = True,
+                 reference: float | None = None, title: str | None = None):
+    """One line per layer of `history[key]` (a {layer: value} dict per epoch) over the
+    epochs, e.g. the per-layer gradient norms ("grad_norm") or update/weight ratios
+    ("update_ratio", with `reference=1e-3`, the healthy ratio, drawn dashed)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    records = [(e, r) for e, r in zip(history["epoch"], history.get(key, [])) if r]
+    names = list(dict.fromkeys(name for _, record in records for name in record))
+    for name in names:
+        points = [(e, r[name]) for e, r in records if name in r]
+        ax.plot(*zip(*points), marker=".", label=name)
+    if reference is not None:
+        ax.axhline(reference, color="gray", linestyle="--", label=f"{reference:g}")
+    if log:
+        ax.set_yscale("log")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.set(xlabel="epoch", ylabel=key, title=title or f"{key} per layer")
+    ax.grid(alpha=0.3)
+    if names:
+        ax.legend(fontsize="small")
+    return _finish(fig, path)
+
+
+def _is_binned(item) -> bool:
+    """True for a precomputed histogram (counts, edges) with len(edges) == len(counts) + 1."""
+    return (isinstance(item, (tuple, list)) and len(item) == 2
+            and np.ndim(item[0]) == 1 and np.ndim(item[1]) == 1
+            and len(item[1]) == len(item[0]) + 1)
+
+
+def histogram_grid(rows: dict, path=None, *, bins: int = 30, title: str | None = None):
+    """A grid of histograms: one row per {row label: {panel name: values}}; values are raw
+    arrays or precomputed (counts, edges) pairs (as the diagnostics monitors record)."""
+    plt = _pyplot()
+    columns = max((len(panels) for panels in rows.values()), default=1) or 1
+    fig, axes = plt.subplots(len(rows), columns, figsize=(2.4 * columns, 2.2 * len(rows)),
+                             squeeze=False)
+    for row, (label, panels) in zip(axes, rows.items()):
+        for ax, (name, item) in zip(row, panels.items()):
+            if _is_binned(item):
+                ax.stairs(np.asarray(item[0]), np.asarray(item[1]), fill=True)
+            else:
+                ax.hist(np.ravel(np.asarray(item)), bins=bins)
+            ax.set_title(name, fontsize="small")
+            ax.tick_params(labelsize="x-small")
+        row[0].set_ylabel(label)
+        for ax in row[len(panels):]:
+            ax.set_visible(False)
+    if title:
+        fig.suptitle(title)
+    return _finish(fig, path)
+
+
+def activation_histograms(layers: dict, path=None, *, bins: int = 30, title=None):
+    """Per-layer activation histograms: {layer: values} (one row) or {row: {layer: values}}
+    (e.g. one row per epoch or per initialization)."""
+    nested = all(isinstance(v, dict) for v in layers.values())
+    return histogram_grid(layers if nested else {"activations": layers}, path, bins=bins,
+                          title=title)
+
+
+def weight_histograms(weights: dict, grads: dict | None = None, path=None, *, bins: int = 30,
+                      title=None):
+    """Histograms of each weight leaf {name: values} and, given, of its gradient."""
+    rows = {"weights": weights, **({"gradients": grads} if grads is not None else {})}
+    return histogram_grid(rows, path, bins=bins, title=title)
+
+
+def decision_boundary(predict, x, y, path=None, *, resolution: int = 200,
+                      padding: float = 0.5, title: str | None = None):
+    """The classes `predict` assigns over the plane of 2-D inputs `x`, with the points.
+
+    `predict(points (N, 2)) -> outputs (N, C)` (logits or probabilities; the class is the
+    argmax, or output > 0 for C = 1) or class labels (N,). The class map is an image
+    (origin lower-left) over the data's bounding box plus `padding`.
+    """
+    from jaxdl.train import predicted_classes
+
+    plt = _pyplot()
+    x, y = np.asarray(x), np.asarray(y)
+    if x.ndim != 2 or x.shape[1] != 2:
+        raise ValueError(f"decision_boundary: x must have shape (N, 2), got {x.shape}")
+    (x0, y0), (x1, y1) = x.min(0) - padding, x.max(0) + padding
+    xs, ys = np.linspace(x0, x1, resolution), np.linspace(y0, y1, resolution)
+    grid = np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2)
+    outputs = np.asarray(predict(grid))
+    classes = outputs if outputs.ndim == 1 else np.asarray(predicted_classes(outputs))
+    count = int(max(classes.max(), y.max())) + 1
+    colors = dict(cmap="tab10", vmin=0, vmax=9) if count <= 10 else dict(cmap="tab20", vmin=0,
+                                                                          vmax=19)
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.imshow(classes.reshape(resolution, resolution), origin="lower", extent=(x0, x1, y0, y1),
+              alpha=0.35, aspect="auto", interpolation="nearest", **colors)
+    ax.scatter(x[:, 0], x[:, 1], c=y, edgecolors="k", s=18, **colors)
+    ax.set(xlabel="x1", ylabel="x2", title=title or f"decision boundary ({count} classes)")
+    return _finish(fig, path)
+
+
+def diagnostics_plots(history: dict, histograms: dict, directory) -> list[Path]:
+    """Write the plots of a `diagnostics.TrainingMonitor` run into `directory` and return
+    their paths: gradient_norms.png, update_ratios.png (when recorded), activation_std.png,
+    activation_histograms.png (first vs last recorded epoch) and weight_histograms.png
+    (weights and gradients at the last epoch). `histograms` is the monitor's
+    {epoch: {"weights", "grads", "activations"}}."""
+    directory = Path(directory)
+    paths = []
+
+    def save(name, draw):
+        paths.append(directory / name)
+        _pyplot().close(draw(paths[-1]))
+
+    save("gradient_norms.png", lambda p: layer_curves(history, "grad_norm", p))
+    if any(history.get("update_ratio", [])):
+        save("update_ratios.png", lambda p: layer_curves(history, "update_ratio", p,
+                                                         reference=1e-3))
+    save("activation_std.png", lambda p: layer_curves(history, "activation_std", p, log=False))
+    if histograms:
+        first, last = min(histograms), max(histograms)
+        rows = {f"epoch {e}": histograms[e]["activations"] for e in dict.fromkeys((first, last))}
+        save("activation_histograms.png", lambda p: activation_histograms(rows, p))
+        save("weight_histograms.png", lambda p: weight_histograms(
+            histograms[last]["weights"], histograms[last]["grads"], p, title=f"epoch {last}"))
+    return paths
