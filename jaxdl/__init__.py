@@ -6,6 +6,7 @@ from jaxdl import (  # noqa: E402
     checkpoint,
     data,
     diagnostics,
+    ensemble,
     initializers,
     losses,
     nn,
@@ -13,7 +14,8 @@ from jaxdl import (  # noqa: E402
     recipes,
     regularizers,
     train,
+    tune,
 )
 
-__all__ = ["__version__", "checkpoint", "data", "diagnostics", "initializers", "losses", "nn",
-           "optim", "recipes", "regularizers", "train"]
+__all__ = ["__version__", "checkpoint", "data", "diagnostics", "ensemble", "initializers",
+           "losses", "nn", "optim", "recipes", "regularizers", "train", "tune"]

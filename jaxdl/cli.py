@@ -1,4 +1,5 @@
-"""The `jaxdl` command: `jaxdl train` (the main job), `jaxdl gradcheck` and `jaxdl data download`.
+"""The `jaxdl` command: `jaxdl train` (the main job), `jaxdl gradcheck`, `jaxdl ensemble`,
+`jaxdl sweep` and `jaxdl data download`.
 
 Bad option values end with a one-line error (exit status 2); set JAXDL_DEBUG=1 to see
 the traceback instead.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -201,6 +203,207 @@ def cmd_gradcheck(args) -> int:
     return 0 if report.verdict in ("correct", "inspect") else 1
 
 
+# ----------------------------------------------------------------------------- ensemble, sweep
+
+SWEEPABLE = {"lr": "--lr", "momentum": "--momentum", "decay": "--decay", "l2": "--l2",
+             "l1": "--l1", "keep_prob": "--dropout", "init_scale": "--init-scale"}
+
+
+def _add_member_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared by `jaxdl ensemble` and `jaxdl sweep`."""
+    from jaxdl import ensemble
+    add = parser.add_argument
+    add("--strategy", choices=ensemble.STRATEGIES, default="auto",
+        help="vmap: one program on one device; devices: members split over all devices; "
+             "sequential: one member after another; auto (default): devices, with a CPU "
+             "split into --host-devices devices")
+    add("--host-devices", type=int, metavar="N", help="with --strategy auto or devices: "
+        "split a CPU into N devices (default: one per core)")
+    add("--chunk-size", type=int, metavar="N", help="members vmapped together (default: "
+        "as many as fit a cache budget on CPU, all on accelerators)")
+    add("--members-per-call", type=int, metavar="N", help="train N members at a time, all "
+        "epochs, then the next N (bounds memory; default all)")
+    add("--out", metavar="DIR", help="write JSON, markdown and a PNG here")
+    add("--quiet", action="store_true", help="no progress bar")
+
+
+def _with_hparams(config: TrainConfig, hp: dict) -> TrainConfig:
+    """`config` with its fields named in `hp` replaced (values may be traced)."""
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    return dataclasses.replace(config, **{k: v for k, v in hp.items() if k in fields})
+
+
+def _recipe_builders(config: TrainConfig, num_classes: int, steps_per_epoch: int):
+    """(model, make_opt, regularizer) of the recipes, as functions of the hyperparameters."""
+    def model(hp):
+        return recipes.model(_with_hparams(config, hp), num_classes,
+                             init_scale=hp.get("init_scale", 1.0))
+
+    def make_opt(hp):
+        return recipes.optimizer(_with_hparams(config, hp), steps_per_epoch)
+
+    def regularizer(hp):
+        return recipes.regularizer(_with_hparams(config, hp))
+    return model, make_opt, regularizer
+
+
+def _member_run_options(args) -> dict:
+    """ensemble.fit/sweep options of the command line; for --strategy devices, first split
+    the CPU into --host-devices devices (only possible before JAX starts)."""
+    if args.strategy in ("auto", "devices"):
+        from jaxdl import ensemble
+        try:
+            ensemble.use_host_devices(args.host_devices)
+        except RuntimeError as error:  # JAX already runs (e.g. main() called from Python)
+            if args.strategy == "devices":
+                print(f"jaxdl: {error}; using those", file=sys.stderr)
+    return dict(strategy=args.strategy, chunk_size=args.chunk_size,
+                members_per_call=args.members_per_call, verbose=not args.quiet)
+
+
+def _write_member_outputs(out: Path, name: str, payload: dict, markdown: str, draw) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(payload, indent=1) + "\n")
+    (out / f"{name}.md").write_text(markdown)
+    try:
+        from jaxdl import plots
+        draw(plots, out / f"{name}.png")
+    except ImportError as error:
+        print(f"jaxdl: {error}; skipped {name}.png", file=sys.stderr)
+    print(f"wrote {out}/{name}.json, {name}.md, {name}.png")
+
+
+def cmd_ensemble(args) -> int:
+    import jax
+    from jaxdl import data, ensemble, losses
+    from jaxdl._checks import check_positive_int
+
+    members = check_positive_int("ensemble", "members", args.members)
+    run_options = _member_run_options(args)  # before any JAX operation
+    config = _config_from_args(args)
+    start = time.perf_counter()
+    splits = recipes.load_data(config)
+    steps_per_epoch = data.num_batches(len(splits.train), config.batch_size)
+    print(_describe(config, splits))
+    strategy = args.strategy
+    if strategy == "auto":
+        strategy = "devices" if len(jax.devices()) > 1 else "vmap"
+    devices = f" on {len(jax.devices())} devices" if strategy == "devices" else ""
+    print(f"ensemble: {members} members, strategy {strategy}{devices}, "
+          f"{'one shared' if args.same_order else 'its own'} data order each"
+          f"{', bootstrap samples' if args.bootstrap else ''}")
+    result = ensemble.fit(
+        recipes.model(config, len(splits.train.info.classes)),
+        recipes.optimizer(config, steps_per_epoch), losses.softmax_cross_entropy, splits,
+        key=recipes.keys(config)[1], members=members, epochs=config.epochs,
+        batch_size=config.batch_size, regularizer=recipes.regularizer(config),
+        early_stopping=config.early_stopping, same_order=args.same_order,
+        bootstrap=args.bootstrap, **run_options)
+    seconds = time.perf_counter() - start
+    parts = {name: part for name, part in (("dev", splits.dev), ("test", splits.test))
+             if part is not None}
+    accuracy = {name: ensemble.accuracies(result, part) for name, part in parts.items()}
+    rows = [{"member": row["member"], "best_epoch": row["best_epoch"],
+             "stopped": row["stopped"],
+             **{f"{name}_acc": float(accuracy[name]["members"][i]) for name in parts}}
+            for i, row in enumerate(result.table)]
+    labels = {"mean_member": "mean member", "selected_member": "dev-selected member",
+              "best_member": "best member",
+              **{rule: f"vote {rule}" for rule in ensemble.VOTES}}
+    voted = [{"": label, **{f"{name}_acc": accuracy[name][key] for name in parts}}
+             for key, label in labels.items()]
+    members_md, voted_md = ensemble.markdown_table(rows), ensemble.markdown_table(voted)
+    print(f"trained {members} members in {seconds:.1f} s\n\n{members_md}\n{voted_md}")
+    if args.out:
+        payload = {"config": config.to_json(), "seconds": seconds,
+                   "table": ensemble.to_json(result)["table"],
+                   "accuracy": {name: {k: (v.tolist() if hasattr(v, "tolist") else v)
+                                       for k, v in acc.items()}
+                                for name, acc in accuracy.items()}}
+        markdown = (f"# {config.dataset}: ensemble of {members}\n\n{members_md}\n"
+                    f"{voted_md}")
+        _write_member_outputs(Path(args.out), "ensemble", payload, markdown,
+                              lambda plots, path: plots.ensemble_accuracy(
+                                  accuracy, path, title=f"{config.dataset}: {members} members"))
+    return 0
+
+
+def _split_sweep_values(args) -> tuple[argparse.Namespace, dict]:
+    """(args with fixed numbers, space of the ranges): each sweepable option is a number
+    or a range LOW:HIGH[:log|:1-log]."""
+    from jaxdl import tune
+    fixed, space = {}, {}
+    for name, flag in SWEEPABLE.items():
+        text = getattr(args, name, None)
+        if text is None:
+            continue
+        try:
+            if ":" in text:
+                space[name] = tune.parse_range(text)
+            else:
+                fixed[name] = float(text)
+        except ValueError as error:
+            raise ValueError(f"{flag}: {error}") from None
+    return argparse.Namespace(**{**vars(args), **fixed, **{n: None for n in space}}), space
+
+
+def cmd_sweep(args) -> int:
+    from jaxdl import data, ensemble, losses, tune
+    from jaxdl._checks import check_choice, check_positive_int
+
+    run_options = _member_run_options(args)  # before any JAX operation
+    args, space = _split_sweep_values(args)
+    trials = check_positive_int("sweep", "trials", args.trials)
+    top = check_positive_int("sweep", "top", args.top)
+    check_choice("sweep", "search", args.search, ("random", "grid"))
+    if not space:
+        raise ValueError("sweep: give at least one range, e.g. --lr 1e-4:1e-2:log")
+    init_scale = args.init_scale if "init_scale" not in space else None
+    config = _config_from_args(args)
+    start = time.perf_counter()
+    splits = recipes.load_data(config)
+    steps_per_epoch = data.num_batches(len(splits.train), config.batch_size)
+    model, make_opt, regularizer = _recipe_builders(config, len(splits.train.info.classes),
+                                                    steps_per_epoch)
+    if init_scale is not None:
+        model = functools.partial(_scaled_model, model, float(init_scale))
+    print(_describe(config, splits))
+    print("sweep: " + ", ".join(f"{n} {d.kind} [{d.low:g}, {d.high:g}]"
+                                for n, d in space.items()) + f"; {trials} {args.search} trials")
+    options = dict(key=recipes.keys(config)[1], epochs=config.epochs,
+                   batch_size=config.batch_size, seeds=args.seeds, regularizer=regularizer,
+                   early_stopping=config.early_stopping, **run_options)
+    if args.search == "random":
+        found = tune.random_search(model, make_opt, losses.softmax_cross_entropy, splits,
+                                   space=space, trials=trials, **options)
+    else:
+        points = max(2, round(trials ** (1 / len(space))))
+        found = tune.grid_search(model, make_opt, losses.softmax_cross_entropy, splits,
+                                 space=space, points=points, **options)
+    seconds = time.perf_counter() - start
+    shown = ["trial", *space, "seed", "best_epoch", "stopped", "best_dev_accuracy",
+             "final_dev_accuracy", "test_accuracy"]
+    best_rows = found.top(top)
+    table = ensemble.markdown_table(best_rows, [c for c in shown if c in best_rows[0]])
+    diverged = sum(row["stopped"] in ("nan", "exploding") for row in found.table)
+    print(f"trained {len(found.table)} members in {seconds:.1f} s; {diverged} diverged\n\n"
+          f"top {len(best_rows)} of {len(found.table)} trials by {found.monitor}:\n{table}")
+    if args.out:
+        payload = {"config": config.to_json(), "seconds": seconds, **tune.to_json(found)}
+        logs = {n: d.kind != "uniform" for n, d in space.items()}
+        _write_member_outputs(Path(args.out), "sweep", payload,
+                              f"# {config.dataset}: sweep\n\n{table}",
+                              lambda plots, path: plots.sweep_scatter(
+                                  found.table, list(space), path, metric=found.monitor,
+                                  log=logs, title=f"{config.dataset}: {trials} trials"))
+    return 0
+
+
+def _scaled_model(model, init_scale: float, hp: dict):
+    """`model` with a fixed --init-scale (a number rather than a range)."""
+    return model({**hp, "init_scale": init_scale})
+
+
 def cmd_data_download(args) -> int:
     from jaxdl import data
     paths = data.download(args.name, args.dir, progress=not args.quiet)
@@ -241,6 +444,39 @@ def build_parser() -> argparse.ArgumentParser:
     gradcheck.add_argument("--eps", type=float, default=1e-7, help="default 1e-7")
     gradcheck.set_defaults(run=cmd_gradcheck, resume=None)
 
+    ensemble_parser = commands.add_parser(
+        "ensemble", help="train K members in one compiled program and vote",
+        description="Train an ensemble of MLPs (member i: key fold_in(key, i)); prints "
+                    "per-member and voted accuracy (hard, mean_prob, confidence).")
+    _add_train_options(ensemble_parser)
+    ensemble_parser.add_argument("--members", type=int, default=16, help="default 16")
+    ensemble_parser.add_argument("--same-order", action="store_true",
+                                 help="every member sees the same batches")
+    ensemble_parser.add_argument("--bootstrap", action="store_true",
+                                 help="each member trains on its own bootstrap sample")
+    _add_member_options(ensemble_parser)
+    ensemble_parser.set_defaults(run=cmd_ensemble, resume=None)
+
+    sweep_parser = commands.add_parser(
+        "sweep", help="hyperparameter search, all trials vmapped in one program",
+        description="Random (or jittered grid) search over the ranges given as "
+                    "LOW:HIGH (uniform), LOW:HIGH:log or LOW:HIGH:1-log (1 - x log-uniform, "
+                    "for momentum); prints the top trials.")
+    _add_train_options(sweep_parser)
+    sweep_parser.add_argument("--init-scale", help="multiplier of the initial weights "
+                              "(default 1)")
+    for action in sweep_parser._actions:  # sweepable options take a number or a range
+        if action.dest in SWEEPABLE:
+            action.type, action.metavar = str, "X|LOW:HIGH[:log]"
+    sweep_parser.add_argument("--trials", type=int, default=32, help="default 32")
+    sweep_parser.add_argument("--search", default="random", choices=("random", "grid"),
+                              help="random, or a grid with jitter (default random)")
+    sweep_parser.add_argument("--seeds", type=int, default=1,
+                              help="seeds per trial (default 1)")
+    sweep_parser.add_argument("--top", type=int, default=10, help="rows to print (default 10)")
+    _add_member_options(sweep_parser)
+    sweep_parser.set_defaults(run=cmd_sweep, resume=None)
+
     data_parser = commands.add_parser("data", help="dataset files")
     data_commands = data_parser.add_subparsers(dest="data_command", required=True,
                                                metavar="ACTION")
@@ -262,7 +498,7 @@ def enable_compilation_cache() -> None:
     import jax
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "jaxdl" / "xla"
     jax.config.update("jax_compilation_cache_dir", str(cache))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
 
 
 def main(argv=None) -> int:

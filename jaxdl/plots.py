@@ -173,3 +173,57 @@ def diagnostics_plots(history: dict, histograms: dict, directory) -> list[Path]:
         save("weight_histograms.png", lambda p: weight_histograms(
             histograms[last]["weights"], histograms[last]["grads"], p, title=f"epoch {last}"))
     return paths
+
+
+# ------------------------------------------------------------------- ensembles and sweeps
+
+
+def ensemble_accuracy(panels: dict, path=None, *, title: str | None = None):
+    """Member accuracies (bars) against the ensemble's votes (lines), one panel per
+    {name: accuracies} where accuracies is `jaxdl.ensemble.accuracies(...)`'s dict."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4), squeeze=False)
+    styles = {"mean_member": ("gray", ":"), "selected_member": ("black", (0, (1, 3))),
+              "hard": ("tab:blue", "--"),
+              "mean_prob": ("tab:orange", "-"), "confidence": ("tab:green", "-.")}
+    for ax, (name, acc) in zip(axes[0], panels.items()):
+        members = np.asarray(acc["members"])
+        ax.bar(np.arange(len(members)), members, color="lightsteelblue", label="members")
+        for key, (color, style) in styles.items():
+            if key in acc:
+                ax.axhline(acc[key], color=color, linestyle=style,
+                           label=f"{key} {acc[key]:.4f}")
+        low = min(members.min(), *(acc[k] for k in styles if k in acc))
+        ax.set_ylim(max(0.0, low - 0.02), min(1.0, max(members.max(), *(
+            acc[k] for k in styles if k in acc)) + 0.01))
+        ax.set(xlabel="member", ylabel="accuracy", title=name)
+        ax.legend(fontsize="small", loc="lower right")
+        ax.grid(alpha=0.3, axis="y")
+    if title:
+        fig.suptitle(title)
+    return _finish(fig, path)
+
+
+def sweep_scatter(rows: list, names: list, path=None, *, metric: str = "best_dev_accuracy",
+                  log: dict | None = None, title: str | None = None):
+    """`metric` of each trial against each swept hyperparameter (one panel per name; log
+    x-axis where `log[name]`); diverged trials (stopped nan/exploding) are red crosses."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.8), squeeze=False)
+    values = np.array([row.get(metric, np.nan) for row in rows], np.float64)
+    bad = np.array([row.get("stopped") in ("nan", "exploding") for row in rows])
+    floor = np.nanmin(values) if np.any(np.isfinite(values)) else 0.0
+    for ax, name in zip(axes[0], names):
+        x = np.array([row[name] for row in rows], np.float64)
+        ax.scatter(x[~bad], values[~bad], s=18, label="trials")
+        if bad.any():
+            ax.scatter(x[bad], np.full(bad.sum(), floor), marker="x", color="red",
+                       label="diverged")
+        if (log or {}).get(name):
+            ax.set_xscale("log")
+        ax.set(xlabel=name, ylabel=metric)
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize="small")
+    if title:
+        fig.suptitle(title)
+    return _finish(fig, path)

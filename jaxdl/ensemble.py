@@ -1,0 +1,951 @@
+"""Ensembles and hyperparameter sweeps: K models trained by one compiled program.
+
+```python
+ens = ensemble.fit(model, opt, losses.softmax_cross_entropy, splits, key=key, members=16,
+                   epochs=20, batch_size=100)
+ensemble.predict(ens, x, vote="mean_prob"); ensemble.accuracies(ens, splits.test)
+sw = ensemble.sweep(model, lambda hp: optim.adam(hp["lr"]), loss, splits, key=key,
+                    hparams={"lr": jnp.logspace(-4, -2, 8)}, seeds=2, epochs=20, batch_size=100,
+                    regularizer=lambda hp: regularizers.l2(hp["l2"]))
+sw.table[sw.best]
+```
+
+Members. Member i of `fit(..., key=key, members=K)` is the run `train.fit(..., key=fold_in(key,
+i))`: its init, steps and shuffles use the streams INIT, STEPS, SHUFFLE of `train` below its
+member key, so its parameters match that solo run (up to float rounding of batched matmuls).
+A sweep's trial with seed s has the member key fold_in(key, s). `same_order=True` gives every
+member the shuffles of seed 0, fold_in(fold_in(key, 0), SHUFFLE); `bootstrap=True` trains
+member i on n draws with replacement from the n training examples, drawn with
+fold_in(member_key, BOOTSTRAP).
+
+Program. The epoch is train.py's (`make_epoch_and_evaluate`), written for one model and vmapped
+over a leading member axis of params, model state, optimizer state, keys and hyperparameters.
+Hyperparameters are data: the model, optimizer and regularizer are built inside the vmapped
+function from the member's (traced) hyperparameters, so new values reuse the compiled program;
+structural choices (`static`) are part of the program and loop on the host, one program each.
+Members run at most `chunk_size` at a time inside the program (a `lax.map` over chunks, each
+chunk vmapped): on a CPU a chunk's parameters and Adam state then stay in cache for a whole
+epoch, where vmapping all K members streams K copies through memory on every step (see
+benchmarks/bench_ensemble.py). Strategies: "vmap" (one device), "devices" (the member axis
+split over the devices of a `Mesh`, placed with `NamedSharding`, chunked and vmapped within
+each device; on a CPU call `use_host_devices()` first) and "sequential" (one member after
+another, each with all its epochs); the default "auto" is "devices" when JAX has more than
+one device, else "vmap". All give the same members.
+
+Guards and early stopping run per member on device: an epoch whose loss or parameters become
+NaN/inf, or whose train loss exceeds `explode_factor` x the member's initial loss, is rejected
+and the member stops with its last good state ("nan", "exploding"); with `early_stopping` a
+member stops after `patience` epochs without improvement and returns its best-dev-epoch
+params. A stopped member's updates are masked, so it neither changes nor affects the others.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import itertools
+import math
+import os
+import sys
+from typing import Any, Callable, NamedTuple, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from jaxdl import train
+from jaxdl._checks import check_choice, check_positive_int, check_range
+from jaxdl.nn.layer import Layer
+
+BOOTSTRAP = 3  # fold_in index of a member's bootstrap sample (train uses 0, 1, 2)
+STRATEGIES = ("auto", "vmap", "devices", "sequential")
+VOTES = ("hard", "mean_prob", "confidence")
+STOPPED = ("completed", "early_stopping", "nan", "exploding")  # index = on-device code
+COMBINE = ("grid", "zip")
+MEMBER_AXIS = "members"
+CPU_CHUNK_BYTES = 4 * 2 ** 20  # a chunk's params + optimizer state kept under this on CPU
+
+
+# ----------------------------------------------------------------------------- results
+
+
+class EnsembleResult(NamedTuple):
+    """What `fit`, `sweep` and `snapshots` return; arrays carry a leading member axis.
+
+    `params`/`model_state`: best-dev-epoch ones with early stopping, else the last good ones.
+    `state`: every member's last good TrainState. `history`: "epoch" (1..E) and, per metric,
+    an (E, K) array, NaN where a member was stopped. `table`: one row per member (see
+    `fit`). `best`: index of the member with the best monitored value. `hparams`: name ->
+    (K,) values; `static`: the structural hyperparameters; `seeds`: (K,) seed per member;
+    `final`: split -> {"loss", "accuracy"} (K,) eval-mode metrics of `params`; `model`: the
+    Layer or `hp -> Layer` the members apply.
+    """
+
+    params: Any
+    model_state: Any
+    state: Any
+    history: dict
+    table: list
+    best: int
+    hparams: dict
+    static: dict
+    seeds: np.ndarray
+    final: dict
+    model: Any
+
+
+class _Carry(NamedTuple):
+    """One member's training state plus its on-device guard and early-stopping bookkeeping."""
+
+    state: train.TrainState
+    best: Any  # (params, model_state) of the best epoch; None without early stopping
+    best_value: jax.Array  # best monitored value so far
+    best_epoch: jax.Array  # int32, 0 before the first accepted epoch
+    wait: jax.Array  # epochs since the monitored value last improved
+    stopped: jax.Array  # int32 index into STOPPED; 0 while running
+    initial_loss: jax.Array  # eval-mode train loss of the initial params
+
+
+class _Members(NamedTuple):
+    """Per-member inputs, each with a leading member axis."""
+
+    hparams: dict
+    keys: jax.Array
+    shuffle_keys: jax.Array
+    rows: Any  # (K, n) bootstrap rows, or None
+
+
+# ----------------------------------------------------------------------------- the program
+
+
+def _builder(value, kind, name: str) -> Callable:
+    """`hp -> value`: `value` itself when it is already a `kind`, else `value(hp)` checked."""
+    if isinstance(value, kind):
+        return lambda hp: value
+
+    def build(hp):
+        built = value(hp)
+        if not isinstance(built, kind):
+            raise TypeError(f"{name} must be a {kind.__name__} or a function hp -> "
+                            f"{kind.__name__}, got a function returning {type(built).__name__}")
+        return built
+    return build
+
+
+def _regularizer_builder(regularizer, from_hparams: bool) -> Callable:
+    """`hp -> regularizer or None`; a sweep's `regularizer` is a function of hp."""
+    if regularizer is None or not from_hparams:
+        return lambda hp: regularizer
+
+    def build(hp):
+        built = regularizer(hp)
+        if built is not None and not callable(built):
+            raise TypeError("sweep: regularizer must be a function hp -> regularizer (or None),"
+                            f" got one returning {type(built).__name__}; wrap a fixed one as "
+                            "`lambda hp: regularizers.l2(1e-4)`")
+        return built
+    return build
+
+
+@dataclasses.dataclass(frozen=True)
+class _Spec:
+    """Everything static about a run: the compiled programs are cached per spec."""
+
+    model: Any
+    make_opt: Any
+    regularizer: Any
+    regularizer_from_hparams: bool
+    loss: Callable
+    augment: Callable | None
+    batch_size: int
+    shuffle: bool
+    drop_remainder: bool
+    eval_batch_size: int
+    explode_factor: float
+    stopper: train.EarlyStopping | None
+    tracker: train.EarlyStopping | None
+    static: tuple  # sorted (name, value) pairs of structural hyperparameters
+    chunk_size: int | None
+    devices: tuple | None  # the mesh's devices for strategy "devices"
+
+    def build(self, hp):
+        """(model, optimizer, regularizer) of a member with hyperparameters `hp`."""
+        hp = {**dict(self.static), **hp}
+        return (_builder(self.model, Layer, "model")(hp),
+                _builder(self.make_opt, optax.GradientTransformation, "make_opt")(hp),
+                _regularizer_builder(self.regularizer, self.regularizer_from_hparams)(hp))
+
+
+def _worst(tracker: train.EarlyStopping | None) -> float:
+    """The starting 'best' value: every first value improves on it."""
+    if tracker is None:
+        return 0.0
+    return -math.inf if tracker.monitor.endswith("accuracy") else math.inf
+
+
+def _member_init(spec: _Spec, member, shared) -> _Carry:
+    hp, key = member
+    train_x, train_y = shared
+    model, opt, _ = spec.build(hp)
+    state = train.init_state(model, opt, train_x.shape[1:], key=key)
+    evaluate = train.make_evaluate(model, spec.loss, spec.eval_batch_size)
+    initial = evaluate(state.params, state.model_state, train_x, train_y)["loss"]
+    best = (state.params, state.model_state) if spec.stopper is not None else None
+    zero = jnp.zeros((), jnp.int32)
+    return _Carry(state, best, jnp.asarray(_worst(spec.tracker), jnp.float32), zero, zero,
+                  zero, initial)
+
+
+def _select(flag, new, old):
+    """`new` where `flag` else `old`, leaf by leaf (a masked update)."""
+    return jax.tree.map(lambda a, b: jnp.where(flag, a, b), new, old)
+
+
+def _advance(spec: _Spec, carry: _Carry, state, metrics: dict, epoch) -> tuple:
+    """Accept or reject one member's epoch (guards), then update its early stopping.
+
+    Rejected (NaN/inf, or train loss > explode_factor x initial): the state is kept and the
+    member stops. Accepted: improved means monitor better than the best by > min_delta; the
+    member stops early once `wait` (epochs without improvement) reaches the patience.
+    """
+    running = carry.stopped == 0
+    exploding = metrics["train_loss"] > spec.explode_factor * carry.initial_loss
+    code = jnp.where(~metrics["finite"], STOPPED.index("nan"),
+                     jnp.where(exploding, STOPPED.index("exploding"), 0))
+    accept = running & (code == 0)
+    tracker = spec.tracker
+    if tracker is None:
+        improved, best_value = accept, carry.best_value
+    else:
+        value = metrics[tracker.monitor]
+        improved = accept & tracker.improved(value, carry.best_value)
+        best_value = jnp.where(improved, value, carry.best_value)
+    wait = jnp.where(improved, 0, carry.wait + accept.astype(jnp.int32))
+    early = (accept & (wait >= spec.stopper.patience) if spec.stopper is not None
+             else jnp.zeros((), bool))
+    stopped = jnp.where(running, jnp.where(code != 0, code,
+                                           jnp.where(early, STOPPED.index("early_stopping"), 0)),
+                        carry.stopped)
+    best = (None if carry.best is None
+            else _select(improved, (state.params, state.model_state), carry.best))
+    new = _Carry(_select(accept, state, carry.state), best, best_value,
+                 jnp.where(improved, epoch, carry.best_epoch), wait, stopped.astype(jnp.int32),
+                 carry.initial_loss)
+    metrics = {k: v for k, v in metrics.items() if k != "finite"}
+    metrics.update(accepted=accept, stopped=new.stopped)
+    return new, metrics
+
+
+def _member_epoch(spec: _Spec, member, shared):
+    (carry, hp, shuffle_key, rows) = member
+    epoch, train_x, train_y, dev = shared
+    model, opt, regularizer = spec.build(hp)
+    run = train.make_epoch_and_evaluate(
+        model, opt, spec.loss, regularizer, batch_size=spec.batch_size, augment=spec.augment,
+        shuffle=spec.shuffle, drop_remainder=spec.drop_remainder,
+        eval_batch_size=spec.eval_batch_size)
+    state, metrics = run(carry.state, shuffle_key, epoch, train_x, train_y, dev, rows)
+    return _advance(spec, carry, state, metrics, epoch)
+
+
+def _member_evaluate(spec: _Spec, member, shared):
+    hp, params, model_state = member
+    x, y = shared
+    model = spec.build(hp)[0]
+    return train.make_evaluate(model, spec.loss, spec.eval_batch_size)(params, model_state,
+                                                                        x, y)
+
+
+def _map_members(fn: Callable, chunk: int | None, mesh: Mesh | None) -> Callable:
+    """`run(member, shared)`: fn(member_i, shared) for every member i of the leading axis.
+
+    Members are vmapped within chunks of `chunk` members and the chunks run one after
+    another (`lax.map`); with a mesh the member axis is first split over its devices
+    (`shard_map`), each device running its own members that way.
+    """
+
+    def chunked(member, shared):
+        per_member = jax.vmap(fn, in_axes=(0, None))
+        count = jax.tree.leaves(member)[0].shape[0]
+        if chunk is None or chunk >= count:
+            return per_member(member, shared)
+        split = jax.tree.map(lambda a: a.reshape((count // chunk, chunk) + a.shape[1:]), member)
+        out = jax.lax.map(lambda m: per_member(m, shared), split)
+        return jax.tree.map(lambda a: a.reshape((count,) + a.shape[2:]), out)
+
+    if mesh is None:
+        return chunked
+    return jax.shard_map(chunked, mesh=mesh, in_specs=(PartitionSpec(MEMBER_AXIS),
+                                                       PartitionSpec()),
+                         out_specs=PartitionSpec(MEMBER_AXIS), check_vma=False)
+
+
+class _Programs(NamedTuple):
+    init: Callable  # (members(hparams, keys), (train_x, train_y)) -> carry
+    epoch: Callable  # (carry, members(hparams, shuffle_keys, rows), shared) -> (carry, metrics)
+    evaluate: Callable  # ((hparams, params, model_state), (x, y)) -> {"loss", "accuracy"}
+    mesh: Mesh | None
+
+
+def _mesh(devices) -> Mesh | None:
+    return None if devices is None else Mesh(np.array(devices), (MEMBER_AXIS,))
+
+
+def _make_programs(spec: _Spec) -> _Programs:
+    mesh = _mesh(spec.devices)
+    run = functools.partial(_map_members, chunk=spec.chunk_size, mesh=mesh)
+    init = jax.jit(run(functools.partial(_member_init, spec)))
+    epoch_fn = run(functools.partial(_member_epoch, spec))
+    epoch = jax.jit(lambda carry, member, shared: epoch_fn((carry, *member), shared),
+                    donate_argnums=0)
+    evaluate = jax.jit(run(functools.partial(_member_evaluate, spec)))
+    return _Programs(init, epoch, evaluate, mesh)
+
+
+@functools.lru_cache(maxsize=32)
+def _cached_programs(spec: _Spec) -> _Programs:
+    return _make_programs(spec)
+
+
+def _programs(spec: _Spec) -> _Programs:
+    """The compiled programs of `spec`, shared by every run with an equal spec (so a second
+    sweep with new hyperparameter values neither retraces nor recompiles)."""
+    try:
+        return _cached_programs(spec)
+    except TypeError:  # an unhashable piece (e.g. a model holding a list): no sharing
+        return _make_programs(spec)
+
+
+# ----------------------------------------------------------------------------- the host loop
+
+
+@jax.jit
+def _take(tree, index):
+    """The members `index` of every leaf (one compiled gather for the whole tree)."""
+    return jax.tree.map(lambda a: a[index], tree)
+
+
+@jax.jit
+def _concat(trees):
+    return jax.tree.map(lambda *parts: jnp.concatenate(parts), *trees)
+
+
+def _padded_size(count: int, devices: int, chunk: int | None) -> tuple[int, int | None]:
+    """(members after padding, chunk): a multiple of devices x chunk, chunk <= per device."""
+    per_device = -(-count // devices)
+    chunk = None if chunk is None else min(chunk, per_device)
+    if chunk is not None:
+        per_device = -(-per_device // chunk) * chunk
+    return per_device * devices, chunk
+
+
+def _balanced_chunk(count: int, devices: int, most: int | None) -> int | None:
+    """The chunk of at most `most` members that splits each device's share of `count`
+    members into the fewest chunks with the least padding: ceil(share / ceil(share / most))."""
+    if most is None:
+        return None
+    share = -(-count // devices)
+    return -(-share // -(-share // most))
+
+
+def _auto_chunk(spec: _Spec, members: _Members, train_x) -> int | None:
+    """The most members vmapped together on CPU: as many as keep a chunk's params and
+    optimizer state under CPU_CHUNK_BYTES (at least 2); no chunking on accelerators."""
+    if jax.default_backend() != "cpu":
+        return None
+    hp, key = _take(members.hparams, 0), members.keys[0]
+
+    def init():
+        model, opt, _ = spec.build(hp)
+        return train.init_state(model, opt, train_x.shape[1:], key=key)
+    leaves = jax.tree.leaves(jax.eval_shape(init))
+    size = sum(math.prod(leaf.shape) * leaf.dtype.itemsize for leaf in leaves)
+    return max(2, CPU_CHUNK_BYTES // max(size, 1))
+
+
+def _place(tree, mesh: Mesh | None, members: bool):
+    """Put `tree` on the mesh: split along the member axis, or replicated."""
+    if mesh is None:
+        return tree
+    spec = PartitionSpec(MEMBER_AXIS) if members else PartitionSpec()
+    return jax.device_put(tree, NamedSharding(mesh, spec))
+
+
+def _padded(tree, count: int, mesh: Mesh | None, chunk: int | None):
+    """The first `count` members of `tree`, padded by repeating the last one to a multiple
+    of devices x chunk (so every device runs whole chunks) and placed on the mesh."""
+    size, _ = _padded_size(count, 1 if mesh is None else mesh.size, chunk)
+    return _place(_take(tree, np.minimum(np.arange(size), count - 1)), mesh, members=True)
+
+
+def _train_group(programs: _Programs, spec: _Spec, members: _Members, arrays: dict,
+                 epochs: int, bar) -> tuple[_Carry, dict]:
+    """Train one group of members for up to `epochs` epochs; (carry, history of (E, K))."""
+    count = len(members.keys)
+    members = _padded(members, count, programs.mesh, spec.chunk_size)
+    train_xy = _place(arrays["train"], programs.mesh, members=False)
+    dev = _place(arrays.get("dev"), programs.mesh, members=False)
+    carry = programs.init((members.hparams, members.keys), train_xy)
+    history: dict = {}
+
+    def record(metrics) -> bool:
+        """Add an epoch's metrics to the history; True when every member has stopped."""
+        metrics = jax.device_get(metrics)
+        accepted, stopped = metrics.pop("accepted")[:count], metrics.pop("stopped")[:count]
+        for name, values in metrics.items():
+            values = np.where(accepted, np.asarray(values, np.float64)[:count], np.nan)
+            history.setdefault(name, []).append(values)
+        bar.update(1)
+        bar.set_postfix(running=int(np.sum(stopped == 0)))
+        return bool(np.all(stopped != 0))
+
+    # The host reads epoch e's metrics while the device runs epoch e + 1 (no idle device).
+    # If every member stopped in epoch e, epoch e + 1 changed nothing (updates are masked).
+    pending, done = None, False
+    for epoch in range(1, epochs + 1):
+        shared = (jnp.asarray(epoch, jnp.int32), *train_xy, dev)
+        carry, metrics = programs.epoch(
+            carry, (members.hparams, members.shuffle_keys, members.rows), shared)
+        if pending is not None and record(pending):
+            done = True
+            break
+        pending = metrics
+    if not done and pending is not None:
+        record(pending)
+    bar.update(epochs - len(next(iter(history.values()))))
+    carry = _take(carry, np.arange(count))
+    return carry, {name: np.stack(rows) for name, rows in history.items()}
+
+
+def _pad_history(history: dict, epochs: int) -> dict:
+    return {name: np.concatenate([rows, np.full((epochs - len(rows),) + rows.shape[1:],
+                                                np.nan)]) for name, rows in history.items()}
+
+
+def _run(spec: _Spec, members: _Members, arrays: dict, *, epochs: int, group: int,
+         verbose: bool) -> tuple[_Carry, dict]:
+    """Train all members, `group` at a time (each group for all its epochs)."""
+    programs = _programs(spec)
+    count = len(members.keys)
+    starts = range(0, count, group)
+    bar = train._progress_bar(epochs * len(starts), 0, verbose)
+    carries, histories = [], []
+    try:
+        for start in starts:
+            # every group is padded to `group` members: one compiled program serves all
+            index = np.minimum(np.arange(start, start + group), count - 1)
+            carry, history = _train_group(programs, spec, _take(members, index), arrays,
+                                          epochs, bar)
+            size = min(group, count - start)
+            carries.append(_take(carry, np.arange(size)))
+            histories.append({k: v[:, :size] for k, v in history.items()})
+    finally:
+        bar.close()
+    run_epochs = max(len(next(iter(h.values()), [])) for h in histories)
+    histories = [_pad_history(h, run_epochs) for h in histories]
+    history = {name: np.concatenate([h[name] for h in histories], axis=1)
+               for name in histories[0]}
+    history = {"epoch": list(range(1, run_epochs + 1)), **history}
+    return _concat(tuple(carries)) if len(carries) > 1 else carries[0], history
+
+
+# ----------------------------------------------------------------------------- members
+
+
+def _member_keys(key, seeds: np.ndarray):
+    return jax.vmap(lambda s: jax.random.fold_in(key, s))(jnp.asarray(seeds, jnp.int32))
+
+
+def _members(key, hparams: dict, seeds: np.ndarray, num_train: int, *, same_order: bool,
+             bootstrap: bool) -> _Members:
+    keys = _member_keys(key, seeds)
+    shuffle_keys = jax.vmap(lambda k: jax.random.fold_in(k, train.SHUFFLE))(keys)
+    if same_order:
+        first = jax.random.fold_in(jax.random.fold_in(key, 0), train.SHUFFLE)
+        shuffle_keys = jax.vmap(lambda _: first)(jnp.arange(len(seeds)))
+    rows = None
+    if bootstrap:
+        rows = jax.vmap(lambda k: jax.random.randint(jax.random.fold_in(k, BOOTSTRAP),
+                                                     (num_train,), 0, num_train))(keys)
+    hps = {name: jnp.asarray(values, jnp.float32) for name, values in hparams.items()}
+    return _Members(hps, keys, shuffle_keys, rows)
+
+
+def _row_value(value):
+    return value.item() if hasattr(value, "item") else value
+
+
+def _at(history: dict, name: str, epochs) -> np.ndarray:
+    """history[name] at the given (1-based, per member) epochs; NaN where epoch is 0."""
+    rows = history[name]
+    cols = np.arange(rows.shape[1])
+    picked = rows[np.maximum(epochs - 1, 0), cols]
+    return np.where(epochs > 0, picked, np.nan)
+
+
+def _table(history: dict, carry_info: dict, hparams: dict, static: dict, seeds, final: dict,
+           label: str) -> list[dict]:
+    """One row per member: hyperparameters, seed, final/best metrics, best epoch, stopped."""
+    epochs_run = np.sum(np.isfinite(history["train_loss"]), axis=0).astype(int)
+    best_epoch = carry_info["best_epoch"]
+    columns = {}
+    for name in ("train_loss", "train_accuracy", "dev_loss", "dev_accuracy"):
+        if name in history:
+            columns[f"final_{name}"] = _at(history, name, epochs_run)
+            columns[f"best_{name}"] = _at(history, name, best_epoch)
+    if "test" in final:
+        columns.update(test_loss=final["test"]["loss"], test_accuracy=final["test"]["accuracy"])
+    rows = []
+    for i, seed in enumerate(seeds):
+        row = {label: i, **{k: _row_value(v) for k, v in static.items()},
+               **{k: float(v[i]) for k, v in hparams.items()}, "seed": int(seed),
+               "best_epoch": int(best_epoch[i]), "epochs": int(epochs_run[i]),
+               "stopped": STOPPED[int(carry_info["stopped"][i])]}
+        row.update({k: float(v[i]) for k, v in columns.items()})
+        rows.append(row)
+    return rows
+
+
+def _best_index(table: list[dict], tracker: train.EarlyStopping | None) -> int:
+    """The member with the best monitored value at its best epoch (NaN never wins)."""
+    name = f"best_{tracker.monitor}" if tracker is not None else "final_train_loss"
+    values = np.array([row.get(name, np.nan) for row in table], np.float64)
+    if np.all(np.isnan(values)):
+        return 0
+    maximize = name.endswith("accuracy")
+    return int(np.nanargmax(values) if maximize else np.nanargmin(values))
+
+
+def _report_stops(table: list[dict], label: str) -> None:
+    bad = {}
+    for row in table:
+        if row["stopped"] in ("nan", "exploding"):
+            bad.setdefault(row["stopped"], []).append(row[label])
+    if bad:
+        parts = [f"{len(v)} {k} ({label}s {', '.join(map(str, v[:8]))}"
+                 f"{' ...' if len(v) > 8 else ''})" for k, v in bad.items()]
+        print(f"jaxdl: {sum(map(len, bad.values()))} of {len(table)} {label}s diverged: "
+              f"{'; '.join(parts)}; each kept its last good state. Lower their learning "
+              "rate or clip gradients.", file=sys.stderr)
+
+
+def _check_common(where: str, data, *, epochs, batch_size, early_stopping, strategy,
+                  chunk_size, members_per_call, explode_factor, eval_batch_size):
+    epochs = check_positive_int(where, "epochs", epochs)
+    batch_size = check_positive_int(where, "batch_size", batch_size)
+    check_positive_int(where, "eval_batch_size", eval_batch_size)
+    check_choice(where, "strategy", strategy, STRATEGIES)
+    if chunk_size is not None:
+        check_positive_int(where, "chunk_size", chunk_size)
+    if members_per_call is not None:
+        check_positive_int(where, "members_per_call", members_per_call)
+    check_range(where, "explode_factor", explode_factor, low=1.0, low_open=True)
+    stopper = train._early_stopping(early_stopping)
+    arrays = train.split_data(data)
+    num_train = arrays["train"][0].shape[0]
+    if batch_size > num_train:
+        raise ValueError(f"{where}: batch_size ({batch_size}) is larger than the training set "
+                         f"({num_train} examples)")
+    if stopper is not None and "dev" not in arrays:
+        raise ValueError(f"{where}: early_stopping monitors the dev set; pass data with a dev "
+                         "split")
+    tracker = stopper or (train.EarlyStopping() if "dev" in arrays else None)
+    known = {"train_loss", "train_accuracy"} | ({"dev_loss", "dev_accuracy"}
+                                                if "dev" in arrays else set())
+    if tracker is not None and tracker.monitor not in known:
+        raise ValueError(f"{where}: early_stopping.monitor must be one of "
+                         f"{', '.join(sorted(known))}, got {tracker.monitor!r}")
+    return epochs, batch_size, stopper, tracker, arrays
+
+
+def _train(where: str, model, make_opt, loss, data, *, key, hparams: dict, static: dict,
+           seeds: np.ndarray, regularizer, regularizer_from_hparams: bool, epochs: int,
+           batch_size: int, early_stopping, augment, same_order: bool, bootstrap: bool,
+           shuffle: bool, drop_remainder: bool, explode_factor: float, eval_batch_size: int,
+           strategy: str, chunk_size: int | None, members_per_call: int | None,
+           verbose: bool, label: str) -> EnsembleResult:
+    epochs, batch_size, stopper, tracker, arrays = _check_common(
+        where, data, epochs=epochs, batch_size=batch_size, early_stopping=early_stopping,
+        strategy=strategy, chunk_size=chunk_size, members_per_call=members_per_call,
+        explode_factor=explode_factor, eval_batch_size=eval_batch_size)
+    try:
+        static_items = tuple(sorted(static.items()))
+        hash(static_items)
+    except TypeError:
+        raise TypeError(f"{where}: static values must be hashable (use tuples, not lists), "
+                        f"got {static!r}") from None
+    spec = _Spec(model, make_opt, regularizer, regularizer_from_hparams, loss, augment,
+                 batch_size, shuffle, drop_remainder, eval_batch_size, float(explode_factor),
+                 stopper, tracker, static_items, None,
+                 None)
+    _preflight(where, spec, hparams, label)
+    num_train = arrays["train"][0].shape[0]
+    members = _members(key, hparams, seeds, num_train, same_order=same_order,
+                       bootstrap=bootstrap)
+    count = len(seeds)
+    if strategy == "auto":
+        strategy = "devices" if len(jax.devices()) > 1 else "vmap"
+    group = 1 if strategy == "sequential" else min(members_per_call or count, count)
+    if strategy == "sequential":
+        chunk_size = None
+    elif chunk_size is None:
+        chunk_size = _auto_chunk(spec, members, arrays["train"][0])
+    devices = tuple(jax.devices()[:group]) if strategy == "devices" else None
+    spec = dataclasses.replace(spec, devices=devices, chunk_size=_balanced_chunk(
+        group, 1 if devices is None else len(devices), chunk_size))
+    carry, history = _run(spec, members, arrays, epochs=epochs, group=group, verbose=verbose)
+    chosen_params, chosen_state = (carry.best if stopper is not None
+                                   else (carry.state.params, carry.state.model_state))
+    final = {name: _evaluate(spec, (members.hparams, chosen_params, chosen_state), xy, group)
+             for name, xy in arrays.items()}  # eval-mode metrics of the returned params
+    info = jax.device_get({"best_epoch": carry.best_epoch, "stopped": carry.stopped})
+    hparams_np = {k: np.asarray(v) for k, v in hparams.items()}
+    table = _table(history, info, hparams_np, static, seeds, final, label)
+    if verbose:
+        _report_stops(table, label)
+    return EnsembleResult(chosen_params, chosen_state, carry.state, history, table,
+                          _best_index(table, tracker), hparams_np, dict(static),
+                          np.asarray(seeds), final, model)
+
+
+def _evaluate(spec: _Spec, member, xy, group: int) -> dict:
+    """Eval-mode {"loss", "accuracy"} (K,) of the members, `group` at a time."""
+    programs = _programs(spec)
+    count = len(jax.tree.leaves(member[1])[0])
+    xy = _place(xy, programs.mesh, members=False)
+    parts = []
+    for start in range(0, count, group):
+        size = min(group, count - start)
+        index = np.minimum(np.arange(start, start + group), count - 1)
+        out = programs.evaluate(_padded(_take(member, index), group, programs.mesh,
+                                        spec.chunk_size), xy)
+        parts.append(jax.device_get(_take(out, np.arange(size))))
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+def _preflight(where: str, spec: _Spec, hparams: dict, label: str) -> None:
+    """Build every trial once with its concrete values, so a bad value raises here with
+    the builders' own message (e.g. "adam: lr must be in [0, inf), got -1.0")."""
+    count = len(next(iter(hparams.values()))) if hparams else 1
+    for i in range(count):
+        hp = {k: float(v[i]) for k, v in hparams.items()}
+        try:
+            spec.build(hp)
+        except (ValueError, TypeError) as error:
+            shown = ", ".join(f"{k}={v:g}" for k, v in hp.items())
+            raise type(error)(f"{where}: {label} {i}" + (f" ({shown})" if shown else "") +
+                              f": {error}") from None
+
+
+# ----------------------------------------------------------------------------- public API
+
+
+def use_host_devices(count: int | None = None) -> int:
+    """Split the CPU into `count` JAX devices (default: one per core), for
+    strategy="devices"; call it right after `import jax`, before any JAX operation.
+    Returns the count. On a CPU two devices running their own members overlap each other's
+    serial parts and keep both cores busy (see benchmarks/bench_ensemble.py)."""
+    if count is None:
+        count = os.cpu_count() or 1
+    count = check_positive_int("use_host_devices", "count", count)
+    try:
+        jax.config.update("jax_num_cpu_devices", count)
+    except RuntimeError:
+        raise RuntimeError(f"use_host_devices({count}) must run before any JAX operation "
+                           f"(JAX already runs on {len(jax.devices())} device(s))") from None
+    return count
+
+
+_OPTIONS = ("key", "epochs", "batch_size", "regularizer", "early_stopping", "augment",
+            "same_order", "bootstrap", "shuffle", "drop_remainder", "explode_factor",
+            "eval_batch_size", "strategy", "chunk_size", "members_per_call", "verbose")
+
+
+def _options(arguments: dict) -> dict:
+    """The run options shared by `fit` and `sweep`, from a call's arguments."""
+    return {name: arguments[name] for name in _OPTIONS}
+
+
+def fit(model: Layer, opt: optax.GradientTransformation, loss: Callable, data, *, key,
+        members: int, epochs: int, batch_size: int, regularizer: Callable | None = None,
+        early_stopping=None, augment: Callable | None = None, same_order: bool = False,
+        bootstrap: bool = False, shuffle: bool = True, drop_remainder: bool = False,
+        explode_factor: float = 3.0, eval_batch_size: int = 1000, strategy: str = "auto",
+        chunk_size: int | None = None, members_per_call: int | None = None,
+        verbose: bool = True) -> EnsembleResult:
+    """Train `members` copies of `model` (keys fold_in(key, i)) in one compiled program.
+
+    Arguments as in `train.fit`, plus: `same_order` (all members see the batches of member
+    0), `bootstrap` (each member trains on its own resample with replacement), `strategy`
+    ("vmap", "devices", "sequential", or "auto": devices when JAX has more than one, else
+    vmap; on a CPU see `use_host_devices`), `chunk_size` (members vmapped together; default:
+    as many as keep a chunk's params and optimizer state under CPU_CHUNK_BYTES on CPU, all
+    on accelerators), `members_per_call` (members trained together, all epochs, before the
+    next group: bounds memory). The table has per member: member, seed, best_epoch,
+    epochs, stopped, final_/best_ train/dev loss and accuracy (history at the last and at
+    the best epoch), and test_loss/test_accuracy of the returned params.
+    """
+    options = _options(locals())
+    count = check_positive_int("ensemble.fit", "members", members)
+    return _train("ensemble.fit", model, opt, loss, data, hparams={}, static={},
+                  seeds=np.arange(count), regularizer_from_hparams=False, label="member",
+                  **options)
+
+
+def trials(hparams: dict, seeds=1, combine: str = "grid") -> tuple[dict, np.ndarray]:
+    """(hyperparameters name -> (K,) values, seeds (K,)) of a sweep's members.
+
+    combine="grid": every combination of the value lists (the first name varies slowest);
+    "zip": the i-th values of every list together (lists of equal length). Each combination
+    is crossed with the seeds (an int S for 0..S-1, or a list), trial-major: member
+    t * S + s is combination t with seed s.
+    """
+    check_choice("sweep", "combine", combine, COMBINE)
+    if not isinstance(hparams, dict):
+        raise TypeError(f"sweep: hparams must be a dict name -> values, got "
+                        f"{type(hparams).__name__}")
+    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
+        seeds = np.arange(check_positive_int("sweep", "seeds", seeds))
+    seeds = np.asarray(seeds)
+    if seeds.ndim != 1 or seeds.size == 0 or seeds.dtype.kind not in "iu" or np.any(seeds < 0):
+        raise ValueError(f"sweep: seeds must be a positive int or a list of non-negative ints,"
+                         f" got {seeds.tolist()!r}")
+    values = {}
+    for name, v in hparams.items():
+        array = np.asarray(v, dtype=np.float64)
+        if array.ndim != 1 or array.size == 0:
+            raise ValueError(f"sweep: hparams[{name!r}] must be a non-empty 1-D list of "
+                             f"numbers, got shape {array.shape}")
+        if not np.all(np.isfinite(array)):
+            raise ValueError(f"sweep: hparams[{name!r}] must be finite, got {array.tolist()}")
+        values[name] = array
+    if combine == "zip" and len({len(v) for v in values.values()}) > 1:
+        sizes = {k: len(v) for k, v in values.items()}
+        raise ValueError(f"sweep: combine='zip' needs lists of equal length, got {sizes}")
+    if not values:
+        combos = [()]
+    elif combine == "grid":
+        combos = list(itertools.product(*values.values()))
+    else:
+        combos = list(zip(*values.values()))
+    table = np.asarray(combos, np.float64).reshape(len(combos), len(values))
+    repeated = np.repeat(table, len(seeds), axis=0)
+    return ({name: repeated[:, j] for j, name in enumerate(values)},
+            np.tile(seeds, len(combos)))
+
+
+def sweep(model, make_opt, loss: Callable, data, *, hparams: dict, key, epochs: int,
+          batch_size: int, seeds=1, combine: str = "grid", static: dict | None = None,
+          regularizer: Callable | None = None, early_stopping=None,
+          augment: Callable | None = None, same_order: bool = False, bootstrap: bool = False,
+          shuffle: bool = True, drop_remainder: bool = False, explode_factor: float = 3.0,
+          eval_batch_size: int = 1000, strategy: str = "auto", chunk_size: int | None = None,
+          members_per_call: int | None = None, verbose: bool = True) -> EnsembleResult:
+    """Train one member per (hyperparameter combination, seed) in one compiled program.
+
+    `hparams`: name -> list of numbers (learning rate, momentum, decay, L2 factor, keep
+    probability, init scale ...), combined by `trials(hparams, seeds, combine)`. `model`:
+    a Layer or `hp -> Layer`; `make_opt`: `hp -> optimizer` (or a fixed optimizer);
+    `regularizer`: None or `hp -> regularizer`. `hp` maps each name to the member's value
+    (a traced scalar) and each `static` name to its (structural, Python) value. New values
+    of the same names reuse the compiled program; each `static` combination compiles its
+    own. Other arguments as in `fit`; the table's column "trial" numbers the members.
+    """
+    options = _options(locals())
+    values, seed_list = trials(hparams, seeds, combine)
+    return _train("sweep", model, make_opt, loss, data, hparams=values,
+                  static=dict(static or {}), seeds=seed_list, regularizer_from_hparams=True,
+                  label="trial", **options)
+
+
+# ----------------------------------------------------------------------------- snapshots
+
+
+def cyclic_cosine(lr, period: int):
+    """Schedule lr(t) = lr / 2 * (1 + cos(pi * (t mod period) / period)) (Loshchilov & Hutter
+    2017's warm restarts; the schedule of snapshot ensembles, Huang et al. 2017)."""
+    period = check_positive_int("cyclic_cosine", "period", period)
+    check_range("cyclic_cosine", "lr", lr, low=0.0)
+
+    def schedule(count):
+        phase = jnp.mod(count, period).astype(jnp.float32) / period
+        return jnp.asarray(lr, jnp.float32) / 2 * (1 + jnp.cos(jnp.pi * phase))
+    return schedule
+
+
+def snapshots(model: Layer, opt: optax.GradientTransformation, loss: Callable, data, *, key,
+              epochs: int, batch_size: int, every: int, **fit_kwargs) -> EnsembleResult:
+    """A snapshot ensemble: one `train.fit` run whose params every `every` epochs are the
+    members (pair with `cyclic_cosine`, period = every x steps per epoch, so each snapshot
+    ends a cycle in a different minimum). `fit_kwargs` go to `train.fit`."""
+    every = check_positive_int("snapshots", "every", every)
+    epochs = check_positive_int("snapshots", "epochs", epochs)
+    if every > epochs:
+        raise ValueError(f"snapshots: every ({every}) must be at most epochs ({epochs})")
+    kept: dict = {}
+
+    def keep(epoch, state, metrics):
+        if epoch % every == 0:
+            kept[epoch] = state
+    callbacks = (*fit_kwargs.pop("callbacks", ()), keep)
+    result = train.fit(model, opt, loss, data, key=key, epochs=epochs, batch_size=batch_size,
+                       callbacks=callbacks, **fit_kwargs)
+    if not kept:
+        raise ValueError(f"snapshots: the run stopped ({result.stopped}) before epoch "
+                         f"{every}, so no snapshot was kept: {result.message}")
+    epochs_kept = sorted(kept)
+    stacked = jax.tree.map(lambda *leaves: jnp.stack(leaves), *(kept[e] for e in epochs_kept))
+    arrays = train.split_data(data)
+    history = {"epoch": result.history["epoch"],
+               **{k: np.asarray(v, np.float64)[:, None] for k, v in result.history.items()
+                  if k not in ("epoch", "wall_time")}}
+    final, rows = {}, []
+    for name, xy in arrays.items():
+        per = [train.evaluate(model, kept[e].params, kept[e].model_state, xy, loss=loss)
+               for e in epochs_kept]
+        final[name] = {k: np.array([m[k] for m in per]) for k in ("loss", "accuracy")}
+    for i, epoch in enumerate(epochs_kept):
+        rows.append({"snapshot": i, "epoch": epoch,
+                     **{f"{split}_{k}": float(final[split][k][i])
+                        for split in final for k in ("loss", "accuracy")}})
+    best = int(np.argmax(final["dev"]["accuracy"])) if "dev" in final else len(rows) - 1
+    return EnsembleResult(stacked.params, stacked.model_state, stacked, history, rows, best,
+                          {}, {}, np.zeros(len(rows), int), final, model)
+
+
+# ----------------------------------------------------------------------------- voting
+
+
+def probabilities(outputs) -> jax.Array:
+    """Member class probabilities (K, N, C) from outputs (K, N, C): softmax over classes;
+    one output (a logit z) becomes the two classes (1 - sigmoid(z), sigmoid(z))."""
+    outputs = jnp.asarray(outputs)
+    if outputs.shape[-1] == 1:
+        p = jax.nn.sigmoid(outputs)
+        return jnp.concatenate([1 - p, p], axis=-1)
+    return jax.nn.softmax(outputs, axis=-1)
+
+
+def vote(probs, rule: str = "mean_prob") -> jax.Array:
+    """The ensemble's class per example from member probabilities `probs` (K, N, C).
+
+    "hard": the class most members predict (argmax), ties to the smallest class index;
+    "mean_prob": argmax_c of the mean over members of p_k(c);
+    "confidence": argmax_c of sum_k p_k(c) [c = argmax p_k], each member's vote weighted
+    by its predicted probability.
+    """
+    check_choice("vote", "rule", rule, VOTES)
+    probs = jnp.asarray(probs)
+    if probs.ndim != 3:
+        raise ValueError(f"vote: probs must have shape (members, examples, classes), got "
+                         f"{probs.shape}")
+    if rule == "mean_prob":
+        return jnp.argmax(jnp.mean(probs, axis=0), axis=-1)
+    picked = jax.nn.one_hot(jnp.argmax(probs, axis=-1), probs.shape[-1], dtype=probs.dtype)
+    weights = picked if rule == "hard" else picked * probs
+    return jnp.argmax(jnp.sum(weights, axis=0), axis=-1)
+
+
+_vote = vote  # `predict` names its argument `vote`
+
+
+@functools.lru_cache(maxsize=32)
+def _outputs_program(model, static: tuple):
+    build = _builder(model, Layer, "model")
+
+    def outputs(hp, params, model_state, x):
+        layer = build({**dict(static), **hp})
+        return layer.apply(params, model_state, x, train=False)[0]
+    return jax.jit(jax.vmap(outputs, in_axes=(0, 0, 0, None)))
+
+
+def member_outputs(result: EnsembleResult, x, *, batch_size: int = 1000) -> np.ndarray:
+    """Eval-mode outputs (K, N, C) of every member on `x`, fed in padded batches."""
+    batch_size = check_positive_int("member_outputs", "batch_size", batch_size)
+    x = np.asarray(x)
+    program = _outputs_program(result.model, tuple(sorted(result.static.items())))
+    count = len(result.seeds)
+    hps = {k: jnp.asarray(v, jnp.float32) for k, v in result.hparams.items()}
+    if not hps:
+        hps = {"_": jnp.zeros(count)}  # a member axis for vmap; unused by the model
+    n, size = len(x), min(batch_size, len(x))
+    parts = []
+    for start in range(0, n, size):
+        slots = np.arange(start, start + size) % n
+        parts.append(np.asarray(program(hps, result.params, result.model_state, x[slots])))
+    return np.concatenate(parts, axis=1)[:, :n]
+
+
+def predict(result: EnsembleResult, x, vote: str = "mean_prob", *,
+            batch_size: int = 1000) -> np.ndarray:
+    """The ensemble's predicted classes (N,) for inputs `x` under the voting rule `vote`."""
+    check_choice("predict", "vote", vote, VOTES)
+    return np.asarray(_vote(probabilities(member_outputs(result, x, batch_size=batch_size)),
+                            vote))
+
+
+def accuracies(result: EnsembleResult, data, *, votes: Sequence[str] = VOTES,
+               batch_size: int = 1000) -> dict:
+    """Accuracy on `data` (a Dataset or (x, y)) of each member ("members", (K,)), their
+    mean ("mean_member"), the member the run picked on dev ("selected_member", member
+    `result.best`), the best of them on this data ("best_member", an optimistic pick), and
+    the ensemble under each voting rule (keys "hard", "mean_prob", "confidence")."""
+    x, y = train._as_xy(data, "data")
+    y = np.asarray(y)
+    probs = probabilities(member_outputs(result, x, batch_size=batch_size))
+    member_acc = np.mean(np.asarray(jnp.argmax(probs, axis=-1)) == y[None], axis=1)
+    out = {"members": member_acc, "mean_member": float(np.mean(member_acc)),
+           "selected_member": float(member_acc[result.best]),
+           "best_member": float(np.max(member_acc))}
+    for rule in votes:
+        out[rule] = float(np.mean(np.asarray(vote(probs, rule)) == y))
+    return out
+
+
+# ----------------------------------------------------------------------------- output
+
+
+def jsonable(value):
+    """`value` as JSON data: arrays as lists, tuples as lists, NaN/inf as None."""
+    if isinstance(value, (np.ndarray, jax.Array)):
+        return [jsonable(v) for v in np.asarray(value).tolist()]
+    if isinstance(value, list):
+        return [jsonable(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def to_json(result: EnsembleResult) -> dict:
+    """The result's table, best member, hyperparameters and history as JSON-able data
+    (NaN becomes null)."""
+    return {"members": len(result.seeds), "best": result.best,
+            "hparams": {k: jsonable(v) for k, v in result.hparams.items()},
+            "static": {k: jsonable(v) for k, v in result.static.items()},
+            "seeds": jsonable(result.seeds),
+            "table": [{k: jsonable(v) for k, v in row.items()} for row in result.table],
+            "history": {k: jsonable(v) for k, v in result.history.items()}}
+
+
+def markdown_table(rows: list[dict], columns: Sequence[str] | None = None) -> str:
+    """A GitHub markdown table; floats with 4 significant digits."""
+    columns = list(columns or (rows[0] if rows else []))
+    cell = lambda v: f"{v:.4g}" if isinstance(v, float) else str(v)  # noqa: E731
+    lines = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
+    lines += ["| " + " | ".join(cell(row.get(c, "")) for c in columns) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def to_markdown(result: EnsembleResult, *, top: int | None = None) -> str:
+    """The table as markdown (the `top` rows by the monitored value, if given)."""
+    rows = result.table
+    if top is not None:
+        key = "best_dev_accuracy" if "best_dev_accuracy" in rows[0] else None
+        rows = sorted(rows, key=lambda r: -np.nan_to_num(r[key], nan=-1)) if key else rows
+        rows = rows[:top]
+    preferred = [c for c in rows[0] if not c.startswith(("final_train", "best_train"))]
+    return markdown_table(rows, preferred)
