@@ -290,6 +290,21 @@ def test_apply_shape_errors_name_the_layer_and_both_shapes():
         bn.apply(bn_params, bn_state, jnp.ones((2, 4, 4, 2)))
 
 
+def test_combinators_refuse_params_or_state_that_do_not_match_their_children():
+    model = nn.serial(nn.dense(4), nn.relu, nn.dense(2))
+    params, state, _ = init(model, (3,))
+    x = batch((3,))
+    with pytest.raises(ValueError, match=r"serial.apply: state must be a tuple with one entry "
+                                         r"per child layer \(3\).*got \{\}"):
+        model.apply(params, {}, x)  # zip would skip every layer and return x
+    with pytest.raises(ValueError, match="serial.apply: params .* got a tuple of length 2"):
+        model.apply(params[:2], state, x)
+    fan = nn.parallel(nn.dense(2), nn.dense(3))
+    fan_params, fan_state, _ = init(fan, (3,))
+    with pytest.raises(ValueError, match="parallel.apply: state"):
+        fan.apply(fan_params, fan_state[:1], x)
+
+
 def test_bad_constructor_arguments():
     with pytest.raises(ValueError, match="dense: units must be an integer >= 1"):
         nn.dense(0)

@@ -49,6 +49,17 @@ def _check_layers(where: str, layers) -> tuple[Layer, ...]:
     return tuple(layers)
 
 
+def _check_children(where: str, layers, params, state) -> None:
+    """Params and state of a combinator must hold one entry per child (as its init made
+    them); zip would otherwise skip children silently."""
+    for what, tree in (("params", params), ("state", state)):
+        if not isinstance(tree, (tuple, list)) or len(tree) != len(layers):
+            got = (f"a {type(tree).__name__} of length {len(tree)}"
+                   if isinstance(tree, (tuple, list)) else repr(tree)[:80])
+            raise ValueError(f"{where}.apply: {what} must be a tuple with one entry per child "
+                             f"layer ({len(layers)}), as returned by init; got {got}")
+
+
 def _combinator(name: str, layers, init, apply) -> Layer:
     return Layer(init, apply, name, layers, uses_key=any(layer.uses_key for layer in layers))
 
@@ -68,6 +79,7 @@ def serial(*layers: Layer) -> Layer:
         return tuple(params), tuple(states), shape
 
     def apply(params, state, x, *, key=None, train=False):
+        _check_children("serial", layers, params, state)
         new_states = []
         for position, (layer, index, p, s) in enumerate(zip(layers, indices, params, state)):
             x, s = _with_position(position, layer, lambda: layer.apply(
@@ -109,6 +121,7 @@ def parallel(*layers: Layer, merge: str | None = None) -> Layer:
         return tuple(params), tuple(states), _merge_shapes(merge, list(shapes))
 
     def apply(params, state, x, *, key=None, train=False):
+        _check_children("parallel", layers, params, state)
         outs = [_with_position(position, layer, lambda: layer.apply(
                     p, s, x, key=child_key(key, index), train=train))
                 for position, (layer, index, p, s)
