@@ -352,7 +352,8 @@ def _balanced_chunk(count: int, devices: int, most: int | None) -> int | None:
 
 def _auto_chunk(spec: _Spec, members: _Members, train_x) -> int | None:
     """The most members vmapped together on CPU: as many as keep a chunk's params and
-    optimizer state under CPU_CHUNK_BYTES (at least 2); no chunking on accelerators."""
+    optimizer state under CPU_CHUNK_BYTES (at least 1: members too big for the budget
+    run one at a time, still inside the one compiled program); no chunking on accelerators."""
     if jax.default_backend() != "cpu":
         return None
     hp, key = _take(members.hparams, 0), members.keys[0]
@@ -362,7 +363,7 @@ def _auto_chunk(spec: _Spec, members: _Members, train_x) -> int | None:
         return train.init_state(model, opt, train_x.shape[1:], key=key)
     leaves = jax.tree.leaves(jax.eval_shape(init))
     size = sum(math.prod(leaf.shape) * leaf.dtype.itemsize for leaf in leaves)
-    return max(2, CPU_CHUNK_BYTES // max(size, 1))
+    return max(1, CPU_CHUNK_BYTES // max(size, 1))
 
 
 def _place(tree, mesh: Mesh | None, members: bool):
