@@ -32,8 +32,9 @@ class TrainConfig:
 
     hidden: hidden layer widths; keep_prob: dropout keep probability after each hidden
     layer (1 = no dropout); batchnorm: batch norm between each hidden dense and its
-    activation; momentum: mu of momentum/nesterov and b1 of adam; schedule: learning-rate schedule with `decay` (its factor/rate/constant,
-    see `schedule`) applied every `decay_every` epochs; clip_norm: global-norm clipping.
+    activation; momentum: mu of momentum/nesterov and b1 of adam; schedule: learning-rate
+    schedule with `decay` (its factor/rate/constant, see `schedule`) applied every
+    `decay_every` epochs; clip_norm: global-norm clipping.
     """
 
     dataset: str = "digits"
@@ -119,12 +120,13 @@ def load_data(config: TrainConfig) -> data.Splits:
     return data.preprocess_splits(splits, config.preprocess)[0]
 
 
-def model(config: TrainConfig, num_classes: int, *, keep_prob=None, init_scale=1.0):
+def model(config: TrainConfig, num_classes: int, *, init_scale=1.0):
     """flatten -> [dense -> (batchnorm) -> activation -> (dropout)] per hidden -> dense.
 
-    `keep_prob` and `init_scale` override the config's (they may be traced, for sweeps).
+    `init_scale` multiplies the initial weights. A sweep passes a config whose numeric
+    fields (keep_prob, lr, ...) and `init_scale` are traced values.
     """
-    keep_prob = config.keep_prob if keep_prob is None else keep_prob
+    keep_prob = config.keep_prob
     w_init = initializers.get(config.init)(scale=init_scale)
     layers = [nn.flatten]
     for width in config.hidden:
@@ -138,14 +140,14 @@ def model(config: TrainConfig, num_classes: int, *, keep_prob=None, init_scale=1
     return nn.serial(*layers)
 
 
-def schedule(config: TrainConfig, steps_per_epoch: int, *, lr=None):
+def schedule(config: TrainConfig, steps_per_epoch: int):
     """The learning rate (a float or a schedule of the step count) of `config`.
 
     step: lr * decay^floor(epoch / decay_every); exponential: lr * decay^(epoch /
     decay_every); inverse_time: lr / (1 + decay * floor(epoch / decay_every)); power:
     lr * decay^epoch; inverse_sqrt: decay * lr / sqrt(epoch + 1).
     """
-    lr = config.lr if lr is None else lr
+    lr = config.lr
     decay = DEFAULT_DECAY.get(config.schedule) if config.decay is None else config.decay
     every = config.decay_every * steps_per_epoch
     s = optim.schedules
@@ -159,14 +161,10 @@ def schedule(config: TrainConfig, steps_per_epoch: int, *, lr=None):
     }[config.schedule]()
 
 
-def optimizer(config: TrainConfig, steps_per_epoch: int, *, lr=None, momentum=None
-              ) -> optax.GradientTransformation:
-    """The configured optimizer on the configured schedule, after clipping if asked.
-
-    `lr` and `momentum` override the config's (they may be traced, for sweeps).
-    """
-    rate = schedule(config, steps_per_epoch, lr=lr)
-    mu = config.momentum if momentum is None else momentum
+def optimizer(config: TrainConfig, steps_per_epoch: int) -> optax.GradientTransformation:
+    """The configured optimizer on the configured schedule, after clipping if asked."""
+    rate = schedule(config, steps_per_epoch)
+    mu = config.momentum
     opt = {"sgd": lambda: optim.sgd(rate),
            "momentum": lambda: optim.momentum(rate, mu),
            "nesterov": lambda: optim.nesterov(rate, mu),
@@ -179,10 +177,9 @@ def optimizer(config: TrainConfig, steps_per_epoch: int, *, lr=None, momentum=No
     return opt
 
 
-def regularizer(config: TrainConfig, *, l2=None, l1=None):
+def regularizer(config: TrainConfig):
     """The configured weight penalty (None when both strengths are 0)."""
-    l2 = config.l2 if l2 is None else l2
-    l1 = config.l1 if l1 is None else l1
-    parts = [reg(lam) for reg, lam in ((regularizers.l2, l2), (regularizers.l1, l1))
+    strengths = ((regularizers.l2, config.l2), (regularizers.l1, config.l1))
+    parts = [reg(lam) for reg, lam in strengths
              if not (isinstance(lam, (int, float)) and lam == 0)]
     return regularizers.combine(*parts) if parts else None
