@@ -425,21 +425,25 @@ def _pad_history(history: dict, epochs: int) -> dict:
                                                 np.nan)]) for name, rows in history.items()}
 
 
+def _groups(count: int, group: int):
+    """(index, size) per group of `group` members out of `count`: `index` picks the group's
+    members, padded to `group` by repeating the last member (one compiled program serves
+    every group); the first `size` of them are real."""
+    for start in range(0, count, group):
+        yield np.minimum(np.arange(start, start + group), count - 1), min(group, count - start)
+
+
 def _run(spec: _Spec, members: _Members, arrays: dict, *, epochs: int, group: int,
          verbose: bool) -> tuple[_Carry, dict]:
     """Train all members, `group` at a time (each group for all its epochs)."""
     programs = _programs(spec)
     count = len(members.keys)
-    starts = range(0, count, group)
-    bar = train._progress_bar(epochs * len(starts), 0, verbose)
+    bar = train._progress_bar(epochs * -(-count // group), 0, verbose)
     carries, histories = [], []
     try:
-        for start in starts:
-            # every group is padded to `group` members: one compiled program serves all
-            index = np.minimum(np.arange(start, start + group), count - 1)
+        for index, size in _groups(count, group):
             carry, history = _train_group(programs, spec, _take(members, index), arrays,
                                           epochs, bar)
-            size = min(group, count - start)
             carries.append(_take(carry, np.arange(size)))
             histories.append({k: v[:, :size] for k, v in history.items()})
     finally:
@@ -532,33 +536,15 @@ def _report_stops(table: list[dict], label: str) -> None:
               "rate or clip gradients.", file=sys.stderr)
 
 
-def _check_common(where: str, data, *, epochs, batch_size, early_stopping, strategy,
-                  chunk_size, members_per_call, explode_factor, eval_batch_size):
-    epochs = check_positive_int(where, "epochs", epochs)
-    batch_size = check_positive_int(where, "batch_size", batch_size)
-    check_positive_int(where, "eval_batch_size", eval_batch_size)
+def _check_common(where: str, data, *, strategy, chunk_size, members_per_call,
+                  **run_arguments) -> train.RunChecks:
+    """`train.check_run` plus the ensemble's own options."""
     check_choice(where, "strategy", strategy, STRATEGIES)
     if chunk_size is not None:
         check_positive_int(where, "chunk_size", chunk_size)
     if members_per_call is not None:
         check_positive_int(where, "members_per_call", members_per_call)
-    check_range(where, "explode_factor", explode_factor, low=1.0, low_open=True)
-    stopper = train._early_stopping(early_stopping)
-    arrays = train.split_data(data)
-    num_train = arrays["train"][0].shape[0]
-    if batch_size > num_train:
-        raise ValueError(f"{where}: batch_size ({batch_size}) is larger than the training set "
-                         f"({num_train} examples)")
-    if stopper is not None and "dev" not in arrays:
-        raise ValueError(f"{where}: early_stopping monitors the dev set; pass data with a dev "
-                         "split")
-    tracker = stopper or (train.EarlyStopping() if "dev" in arrays else None)
-    known = {"train_loss", "train_accuracy"} | ({"dev_loss", "dev_accuracy"}
-                                                if "dev" in arrays else set())
-    if tracker is not None and tracker.monitor not in known:
-        raise ValueError(f"{where}: early_stopping.monitor must be one of "
-                         f"{', '.join(sorted(known))}, got {tracker.monitor!r}")
-    return epochs, batch_size, stopper, tracker, arrays
+    return train.check_run(where, data, **run_arguments)
 
 
 def _train(where: str, model, make_opt, loss, data, *, key, hparams: dict, static: dict,
@@ -617,9 +603,7 @@ def _evaluate(spec: _Spec, member, xy, group: int) -> dict:
     count = len(jax.tree.leaves(member[1])[0])
     xy = _place(xy, programs.mesh, members=False)
     parts = []
-    for start in range(0, count, group):
-        size = min(group, count - start)
-        index = np.minimum(np.arange(start, start + group), count - 1)
+    for index, size in _groups(count, group):
         out = programs.evaluate(_padded(_take(member, index), group, programs.mesh,
                                         spec.chunk_size), xy)
         parts.append(jax.device_get(_take(out, np.arange(size))))

@@ -329,10 +329,45 @@ def split_data(data):
 # ------------------------------------------------------------------------------ the loop
 
 
-def _early_stopping(early_stopping) -> EarlyStopping | None:
+def _early_stopping(where: str, early_stopping) -> EarlyStopping | None:
     if early_stopping is None or isinstance(early_stopping, EarlyStopping):
         return early_stopping
-    return EarlyStopping(patience=check_positive_int("fit", "early_stopping", early_stopping))
+    return EarlyStopping(patience=check_positive_int(where, "early_stopping", early_stopping))
+
+
+class RunChecks(NamedTuple):
+    """The validated arguments of a training run (`check_run`)."""
+
+    epochs: int
+    batch_size: int
+    stopper: EarlyStopping | None  # early stopping, if asked for
+    tracker: EarlyStopping | None  # what picks the best epoch: stopper, else dev accuracy
+    arrays: dict  # split name -> (x, y), from `split_data`
+
+
+def check_run(where: str, data, *, epochs, batch_size, early_stopping, explode_factor,
+              eval_batch_size) -> RunChecks:
+    """Validate the arguments shared by `fit` and the ensembles; errors name `where`."""
+    epochs = check_positive_int(where, "epochs", epochs)
+    batch_size = check_positive_int(where, "batch_size", batch_size)
+    check_positive_int(where, "eval_batch_size", eval_batch_size)
+    check_range(where, "explode_factor", explode_factor, low=1.0, low_open=True)
+    stopper = _early_stopping(where, early_stopping)
+    arrays = split_data(data)
+    num_train = arrays["train"][0].shape[0]
+    if batch_size > num_train:
+        raise ValueError(f"{where}: batch_size ({batch_size}) is larger than the training set "
+                         f"({num_train} examples)")
+    if stopper is not None and "dev" not in arrays:
+        raise ValueError(f"{where}: early_stopping monitors the dev set; pass data with a dev "
+                         "split")
+    tracker = stopper or (EarlyStopping() if "dev" in arrays else None)
+    known = {"train_loss", "train_accuracy"} | ({"dev_loss", "dev_accuracy"}
+                                                if "dev" in arrays else set())
+    if tracker is not None and tracker.monitor not in known:
+        raise ValueError(f"{where}: early_stopping.monitor must be one of "
+                         f"{', '.join(sorted(known))}, got {tracker.monitor!r}")
+    return RunChecks(epochs, batch_size, stopper, tracker, arrays)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -412,21 +447,13 @@ def fit(model: Layer, opt: optax.GradientTransformation, loss: Callable, data, *
     atomically every `checkpoint_every` epochs; `resume=True` continues from it
     bit-identically. KeyboardInterrupt ends the fit gracefully with the last good state.
     """
-    epochs = check_positive_int("fit", "epochs", epochs)
-    batch_size = check_positive_int("fit", "batch_size", batch_size)
+    epochs, batch_size, stopper, tracker, arrays = check_run(
+        "fit", data, epochs=epochs, batch_size=batch_size, early_stopping=early_stopping,
+        explode_factor=explode_factor, eval_batch_size=eval_batch_size)
     checkpoint_every = check_positive_int("fit", "checkpoint_every", checkpoint_every)
-    check_range("fit", "explode_factor", explode_factor, low=1.0, low_open=True)
-    stopper = _early_stopping(early_stopping)
-    arrays = split_data(data)
-    train_x, train_y = arrays["train"]
-    if batch_size > train_x.shape[0]:
-        raise ValueError(f"fit: batch_size ({batch_size}) is larger than the training set "
-                         f"({train_x.shape[0]} examples)")
-    if stopper is not None and "dev" not in arrays:
-        raise ValueError("fit: early_stopping monitors the dev set; pass data with a dev split")
     if resume and checkpoint_dir is None:
         raise ValueError("fit: resume=True needs checkpoint_dir")
-    tracker = stopper or (EarlyStopping() if "dev" in arrays else None)
+    train_x, train_y = arrays["train"]
 
     epoch_and_evaluate = jax.jit(make_epoch_and_evaluate(
         model, opt, loss, regularizer, batch_size=batch_size, augment=augment,

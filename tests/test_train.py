@@ -267,6 +267,10 @@ def test_progress_bar_is_silent_when_not_verbose(blob_splits, capsys):
     ({"batch_size": 500}, ValueError, r"batch_size \(500\) is larger than the training set"),
     ({"resume": True}, ValueError, "resume=True needs checkpoint_dir"),
     ({"explode_factor": 0.5}, ValueError, "explode_factor"),
+    ({"eval_batch_size": 0}, ValueError, "fit: eval_batch_size must be an integer >= 1"),
+    ({"early_stopping": train.EarlyStopping(monitor="dev_los")}, ValueError,
+     "fit: early_stopping.monitor must be one of dev_accuracy, dev_loss, train_accuracy, "
+     "train_loss, got 'dev_los'"),
 ])
 def test_bad_arguments_are_named(blob_splits, kwargs, error, match):
     with pytest.raises(error, match=match):
