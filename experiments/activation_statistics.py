@@ -17,8 +17,9 @@ import argparse
 import jax
 
 from jaxdl import diagnostics, initializers, plots
+from jaxdl.ensemble import markdown_table
 
-from common import markdown_table, write_results
+from common import write_results
 
 INITS = {  # name: (weight initializer, activation)
     "0.01*randn, tanh": (initializers.normal(0.01), "tanh"),

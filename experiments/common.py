@@ -15,15 +15,6 @@ def mnist_dir() -> Path:
     return Path(os.environ.get("JAXDL_MNIST_DIR", REPO.parent / "shared" / "datasets" / "mnist"))
 
 
-def markdown_table(rows: list[dict], columns: list[str] | None = None) -> str:
-    """A GitHub markdown table of `rows` (floats shown with 4 significant digits)."""
-    columns = columns or list(rows[0])
-    fmt = lambda v: f"{v:.4g}" if isinstance(v, float) else str(v)  # noqa: E731
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(fmt(row.get(c, "")) for c in columns) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
-
-
 def write_results(name: str, payload: dict, markdown: str) -> Path:
     """Write results/<name>.json and results/<name>.md; returns the results directory."""
     RESULTS.mkdir(exist_ok=True)

@@ -28,7 +28,7 @@ ensemble.use_host_devices()  # before any JAX operation: one CPU device per core
 
 from jaxdl import data, initializers, losses, nn, optim, plots, regularizers  # noqa: E402
 
-from common import markdown_table, mnist_dir, write_results  # noqa: E402
+from common import mnist_dir, write_results  # noqa: E402
 
 SETUPS = {  # name: (hidden widths, L2, batch size, max epochs, patience)
     "digits": ((128, 64), 0.0, 64, 40, 8),
@@ -97,7 +97,7 @@ def main(argv=None) -> dict:
              "train s": r["seconds"]} for r in runs]
     sizes = [{"dataset": r["dataset"], **{f"k={k}": v for k, v in r["mean_prob_by_size"].items()}}
              for r in runs]
-    table, size_table = markdown_table(rows), markdown_table(sizes)
+    table, size_table = ensemble.markdown_table(rows), ensemble.markdown_table(sizes)
     setup = __doc__.split("\n\n")[1]
     markdown = (f"# {args.members}-member ensembles: test accuracy\n\n{setup}"
                 f"\n\n{table}\nmean_prob vote over the first k members:\n\n{size_table}"

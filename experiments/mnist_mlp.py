@@ -20,8 +20,9 @@ import time
 import jax
 
 from jaxdl import data, initializers, losses, nn, optim, plots, regularizers, train
+from jaxdl.ensemble import markdown_table
 
-from common import markdown_table, mnist_dir, write_results
+from common import mnist_dir, write_results
 
 VARIANTS = {  # name: (preprocessing, weight initializer)
     "course: [0,1] pixels, Glorot uniform": (None, initializers.xavier_uniform()),
