@@ -94,7 +94,19 @@ def _describe(config: TrainConfig, splits) -> str:
             f" ({config.schedule}){'; ' + ', '.join(extras) if extras else ''}")
 
 
-def _write_outputs(out: Path, config: TrainConfig, result, seconds: float) -> None:
+def _draw(what: str, draw) -> bool:
+    """Run `draw(plots)`; without matplotlib (the `plot` extra) say that `what` was skipped."""
+    from jaxdl import plots
+    try:
+        draw(plots)
+    except ImportError as error:
+        print(f"jaxdl: {error}; skipped {what}", file=sys.stderr)
+        return False
+    return True
+
+
+def _write_outputs(out: Path, config: TrainConfig, result, seconds: float) -> bool:
+    """Write the run's files to `out`; False when the plot was skipped."""
     out.mkdir(parents=True, exist_ok=True)
     config.save(out / "config.json")
     (out / "history.json").write_text(json.dumps(result.history, indent=1) + "\n")
@@ -102,12 +114,9 @@ def _write_outputs(out: Path, config: TrainConfig, result, seconds: float) -> No
                "stopped": result.stopped, "message": result.message,
                "initial_loss": result.initial_loss, "seconds": seconds}
     (out / "results.json").write_text(json.dumps(summary, indent=2) + "\n")
-    try:
-        from jaxdl import plots
-        plots.training_curves(result.history, out / "training.png",
-                              title=f"{config.dataset}: {config.optimizer} lr={config.lr:g}")
-    except ImportError as error:
-        print(f"jaxdl: {error}; skipped training.png", file=sys.stderr)
+    return _draw("training.png", lambda plots: plots.training_curves(
+        result.history, out / "training.png",
+        title=f"{config.dataset}: {config.optimizer} lr={config.lr:g}"))
 
 
 def cmd_train(args) -> int:
@@ -135,9 +144,9 @@ def cmd_train(args) -> int:
     print("accuracy  " + "  ".join(f"{name} {m['accuracy']:.4f}"
                                    for name, m in result.final.items()))
     if out is not None:
-        _write_outputs(out, config, result, seconds)
-        print(f"wrote {out}/config.json, history.json, results.json, checkpoint.npz, "
-              "training.png")
+        drawn = _write_outputs(out, config, result, seconds)
+        print(f"wrote {out}/config.json, history.json, results.json, checkpoint.npz"
+              + (", training.png" if drawn else ""))
     if monitor is not None:
         _report_diagnostics(monitor, result, len(splits.train.info.classes), out)
     return 0 if result.stopped not in ("nan", "exploding") else 1
@@ -168,12 +177,10 @@ def _report_diagnostics(monitor, result, num_classes: int, out: Path | None) -> 
         print(f"diagnostics: {line}")
     if out is None:
         return
-    try:
-        from jaxdl import plots
-        paths = plots.diagnostics_plots(result.history, monitor.histograms, out)
+    paths = []
+    if _draw("the diagnostics plots", lambda plots: paths.extend(
+            plots.diagnostics_plots(result.history, monitor.histograms, out))):
         print(f"wrote {', '.join(path.name for path in paths)} to {out}")
-    except ImportError as error:
-        print(f"jaxdl: {error}; skipped the diagnostics plots", file=sys.stderr)
 
 
 def cmd_gradcheck(args) -> int:
@@ -265,12 +272,8 @@ def _write_member_outputs(out: Path, name: str, payload: dict, markdown: str, dr
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{name}.json").write_text(json.dumps(payload, indent=1) + "\n")
     (out / f"{name}.md").write_text(markdown)
-    try:
-        from jaxdl import plots
-        draw(plots, out / f"{name}.png")
-    except ImportError as error:
-        print(f"jaxdl: {error}; skipped {name}.png", file=sys.stderr)
-    print(f"wrote {out}/{name}.json, {name}.md, {name}.png")
+    drawn = _draw(f"{name}.png", lambda plots: draw(plots, out / f"{name}.png"))
+    print(f"wrote {out}/{name}.json, {name}.md" + (f", {name}.png" if drawn else ""))
 
 
 def cmd_ensemble(args) -> int:

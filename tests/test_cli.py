@@ -16,6 +16,21 @@ def no_user_cache(monkeypatch, tmp_path):
     monkeypatch.setenv("JAXDL_COMPILATION_CACHE", "0")  # keep the test session's cache
 
 
+def test_without_matplotlib_the_plots_are_skipped_and_the_rest_is_written(
+        tmp_path, capsys, monkeypatch):
+    from jaxdl import plots
+
+    def missing():
+        raise ImportError("jaxdl.plots needs matplotlib")
+    monkeypatch.setattr(plots, "_pyplot", missing)
+    out = tmp_path / "run"
+    assert cli.main(["train", *FAST, "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "needs matplotlib; skipped training.png" in captured.err
+    assert "checkpoint.npz\n" in captured.out and "training.png" not in captured.out
+    assert (out / "history.json").is_file() and not (out / "training.png").exists()
+
+
 def test_train_writes_config_history_results_checkpoint_and_plot(tmp_path, capsys):
     out = tmp_path / "run"
     assert cli.main(["train", *FAST, "--out", str(out)]) == 0
