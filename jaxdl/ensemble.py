@@ -857,9 +857,8 @@ def member_outputs(result: EnsembleResult, x, *, batch_size: int = 1000) -> np.n
         hps = {"_": jnp.zeros(count)}  # a member axis for vmap; unused by the model
     n, size = len(x), min(batch_size, len(x))
     parts = []
-    for start in range(0, n, size):
-        slots = np.arange(start, start + size) % n
-        parts.append(np.asarray(program(hps, result.params, result.model_state, x[slots])))
+    for rows, _ in train.padded_batches(n, size):
+        parts.append(np.asarray(program(hps, result.params, result.model_state, x[rows])))
     return np.concatenate(parts, axis=1)[:, :n]
 
 

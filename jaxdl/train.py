@@ -236,6 +236,15 @@ def make_evaluate(model: Layer, loss: Callable, batch_size: int = 1000):
     return evaluate
 
 
+def padded_batches(n: int, size: int):
+    """(rows, real) per host batch of `n` examples: `size` row indices in order, the last
+    batch filled up from the start (so one compiled shape serves all), and the mask of its
+    real entries."""
+    for start in range(0, n, size):
+        slots = np.arange(start, start + size)
+        yield slots % n, slots < n
+
+
 def make_host_evaluate(model: Layer, loss: Callable, batch_size: int = 1000):
     """`evaluate(params, model_state, x, y) -> {"loss", "accuracy"}` as Python floats.
 
@@ -249,10 +258,8 @@ def make_host_evaluate(model: Layer, loss: Callable, batch_size: int = 1000):
         n = x.shape[0]
         size = min(batch_size, n)
         total_loss = total_correct = 0.0
-        for start in range(0, n, size):
-            slots = np.arange(start, start + size)
-            batch_loss, batch_correct = sums(params, model_state, x[slots % n], y[slots % n],
-                                             slots < n)
+        for rows, real in padded_batches(n, size):
+            batch_loss, batch_correct = sums(params, model_state, x[rows], y[rows], real)
             total_loss += float(batch_loss)
             total_correct += float(batch_correct)
         return {"loss": total_loss / n, "accuracy": total_correct / n}
