@@ -91,12 +91,11 @@ def main(argv=None) -> dict:
     import jax
     import numpy as np
 
-    from jaxdl import ensemble, initializers, losses, nn, optim
+    from bench_train import mlp
+    from jaxdl import ensemble, losses, optim
     ensemble.use_host_devices(args.host_devices)  # before any JAX operation
 
-    he = initializers.he_normal()
-    model = nn.serial(nn.dense(256, w_init=he), nn.relu, nn.dense(100, w_init=he), nn.relu,
-                      nn.dense(10, w_init=he))
+    model = mlp()
     opt = optim.adam(1e-3)
     key = jax.random.key(0)
     x = np.asarray(jax.random.uniform(key, (args.examples, 784)), np.float32)

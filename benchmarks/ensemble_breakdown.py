@@ -32,11 +32,10 @@ def main(argv=None) -> None:
     import jax.numpy as jnp
     import optax
 
-    from jaxdl import initializers, losses, nn, optim
+    from bench_train import mlp
+    from jaxdl import losses, optim
 
-    he = initializers.he_normal()
-    model = nn.serial(nn.dense(256, w_init=he), nn.relu, nn.dense(100, w_init=he), nn.relu,
-                      nn.dense(10, w_init=he))
+    model = mlp()
     opt = optim.adam(1e-3)
     key = jax.random.key(0)
     x = jax.random.uniform(key, (100, 784))
