@@ -29,7 +29,6 @@ def parse_args(argv=None):
 def main(argv=None) -> None:
     args = parse_args(argv)
     import jax
-    import jax.numpy as jnp
     import optax
 
     from bench_train import mlp

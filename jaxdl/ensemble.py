@@ -513,14 +513,23 @@ def _table(history: dict, carry_info: dict, hparams: dict, static: dict, seeds, 
     return rows
 
 
+def ranked(rows: list[dict], monitor: str) -> list[dict]:
+    """`rows` best first by the column `monitor` (accuracies maximized, anything else
+    minimized); rows where it is missing or NaN come last, ties keep their order."""
+    maximize = monitor.endswith("accuracy")
+
+    def score(row):
+        value = row.get(monitor)
+        if value is None or not np.isfinite(value):
+            return np.inf
+        return -value if maximize else value
+    return sorted(rows, key=score)
+
+
 def _best_index(table: list[dict], tracker: train.EarlyStopping | None) -> int:
     """The member with the best monitored value at its best epoch (NaN never wins)."""
     name = f"best_{tracker.monitor}" if tracker is not None else "final_train_loss"
-    values = np.array([row.get(name, np.nan) for row in table], np.float64)
-    if np.all(np.isnan(values)):
-        return 0
-    maximize = name.endswith("accuracy")
-    return int(np.nanargmax(values) if maximize else np.nanargmin(values))
+    return table.index(ranked(table, name)[0])
 
 
 def _report_stops(table: list[dict], label: str) -> None:
@@ -928,8 +937,8 @@ def to_markdown(result: EnsembleResult, *, top: int | None = None) -> str:
     """The table as markdown (the `top` rows by the monitored value, if given)."""
     rows = result.table
     if top is not None:
-        key = "best_dev_accuracy" if "best_dev_accuracy" in rows[0] else None
-        rows = sorted(rows, key=lambda r: -np.nan_to_num(r[key], nan=-1)) if key else rows
+        if "best_dev_accuracy" in rows[0]:
+            rows = ranked(rows, "best_dev_accuracy")
         rows = rows[:top]
     preferred = [c for c in rows[0] if not c.startswith(("final_train", "best_train"))]
     return markdown_table(rows, preferred)

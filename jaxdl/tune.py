@@ -223,18 +223,7 @@ class SearchResult(NamedTuple):
 
     def top(self, n: int = 10) -> list:
         """The n best rows by the monitored value (NaN last)."""
-        return _ranked(self.table, self.monitor)[:n]
-
-
-def _ranked(rows: list, monitor: str) -> list:
-    maximize = monitor.endswith("accuracy")
-
-    def score(row):
-        value = row.get(monitor)
-        if value is None or not np.isfinite(value):
-            return np.inf
-        return -value if maximize else value
-    return sorted(rows, key=score)
+        return ensemble.ranked(self.table, self.monitor)[:n]
 
 
 def _structural(space: dict) -> list:
@@ -273,7 +262,7 @@ def run_trials(model, make_opt, loss, data, *, space: dict, values: dict, key, e
     rows.sort(key=lambda r: (r["trial"], r["seed"]))
     monitor = monitor or ("best_dev_accuracy" if "best_dev_accuracy" in rows[0]
                           else "final_train_loss")
-    return SearchResult(rows, _ranked(rows, monitor)[0], results, [space], monitor)
+    return SearchResult(rows, ensemble.ranked(rows, monitor)[0], results, [space], monitor)
 
 
 def random_search(model, make_opt, loss, data, *, space: dict, trials: int, key,
@@ -329,7 +318,7 @@ def coarse_to_fine(model, make_opt, loss, data, *, space: dict, trials: int, key
             best = found.top(keep)
             current = shrink(current, {n: [row[n] for row in best] for n in current},
                              margin=margin)
-    return SearchResult(rows, _ranked(rows, found.monitor)[0], results, spaces,
+    return SearchResult(rows, ensemble.ranked(rows, found.monitor)[0], results, spaces,
                         found.monitor)
 
 

@@ -239,6 +239,15 @@ def test_voting_rules_on_a_hand_computed_example():
     assert ensemble.vote(tie, "hard").tolist() == [1]  # ties go to the smallest class
 
 
+def test_ranked_puts_the_best_first_and_missing_or_nan_last():
+    rows = [{"t": 0, "accuracy": 0.5, "loss": 1.0},
+            {"t": 1, "accuracy": float("nan"), "loss": 0.1},
+            {"t": 2, "accuracy": 0.9, "loss": None}, {"t": 3, "accuracy": 0.9, "loss": 0.5},
+            {"t": 4}]
+    assert [r["t"] for r in ensemble.ranked(rows, "accuracy")] == [2, 3, 0, 1, 4]
+    assert [r["t"] for r in ensemble.ranked(rows, "loss")] == [1, 3, 0, 2, 4]
+
+
 def test_probabilities_softmax_and_single_logit():
     probs = np.asarray(ensemble.probabilities(np.log([[[1.0, 3.0]]])))
     np.testing.assert_allclose(probs, [[[0.25, 0.75]]], rtol=1e-6)

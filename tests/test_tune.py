@@ -4,7 +4,7 @@ import jax
 import numpy as np
 import pytest
 
-from jaxdl import losses, nn, optim, regularizers, tune
+from jaxdl import ensemble, losses, nn, optim, regularizers, tune
 
 KEY = jax.random.key(0)
 N = 20000  # samples for the distribution checks: the ECDF is within ~0.012 of the CDF
@@ -182,7 +182,7 @@ def test_coarse_to_fine_shrinks_around_the_best_and_doubles_the_epochs(blob_spli
     second = [r for r in found.table if r["round"] == 1]
     assert len(first) == len(second) == 8
     assert {r["epochs"] for r in first} == {1} and max(r["epochs"] for r in second) == 2
-    top = tune._ranked(first, found.monitor)[:2]
+    top = ensemble.ranked(first, found.monitor)[:2]
     coarse, fine = found.spaces
     for name in ("lr", "l2"):
         u = coarse[name].to_unit([r[name] for r in top])
