@@ -79,17 +79,20 @@ def _import_namedtuple(path: str, file: Path):
     return obj
 
 
-def _decode(entry: dict, arrays, file: Path):
+def _decode(entry: dict, arrays, file: Path, named: bool = True):
+    """The tree `entry` describes; NamedTuple states become plain tuples unless `named`
+    (a restore into a `like` template needs only the leaves, in order)."""
     kind = entry["type"]
+    decode = lambda child: _decode(child, arrays, file, named)  # noqa: E731
     if kind == "none":
         return None
     if kind == "dict":
-        return {k: _decode(v, arrays, file) for k, v in entry["items"]}
+        return {k: decode(v) for k, v in entry["items"]}
     if kind == "namedtuple":
-        cls = _import_namedtuple(entry["class"], file)
-        return cls(*(_decode(v, arrays, file) for v in entry["fields"]))
+        fields = [decode(v) for v in entry["fields"]]
+        return _import_namedtuple(entry["class"], file)(*fields) if named else tuple(fields)
     if kind in ("tuple", "list"):
-        items = [_decode(v, arrays, file) for v in entry["items"]]
+        items = [decode(v) for v in entry["items"]]
         return tuple(items) if kind == "tuple" else items
     if kind == "python":
         return entry["value"]
@@ -146,7 +149,7 @@ def _check_like(restored, like, path: Path):
                 f"{path}: leaf {jax.tree_util.keystr(key_path)} has shape {np.shape(leaf)} "
                 f"and dtype {jax.numpy.result_type(leaf)}, expected {np.shape(expected)} "
                 f"and {jax.numpy.result_type(expected)}")
-    return jax.tree.unflatten(jax.tree.structure(like), leaves)
+    return jax.tree.unflatten(treedef, leaves)
 
 
 def restore(path, like=None) -> Checkpoint:
@@ -168,7 +171,7 @@ def restore(path, like=None) -> Checkpoint:
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as error:
         raise CheckpointError(f"{path} is not a readable jaxdl checkpoint (corrupt or "
                               f"truncated?): {error}") from None
-    tree = _decode(meta["tree"], arrays, path)
+    tree = _decode(meta["tree"], arrays, path, named=like is None)
     if like is not None:
         tree = _check_like(tree, like, path)
     return Checkpoint(tree, meta.get("config"), meta.get("metadata"))

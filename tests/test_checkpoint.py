@@ -50,6 +50,24 @@ def test_restore_into_a_template_checks_shapes(tmp_path):
         checkpoint.restore(path, like=wider)
 
 
+def test_a_state_class_that_cannot_be_imported_restores_into_a_template(tmp_path):
+    from typing import NamedTuple
+
+    class LocalState(NamedTuple):  # defined in a function: not importable by name
+        w: jax.Array
+        count: jax.Array
+
+    state = LocalState(jnp.arange(3.0), jnp.asarray(4))
+    path = checkpoint.save(tmp_path / "c.npz", {"s": state})
+    with pytest.raises(checkpoint.CheckpointError, match="cannot be imported; restore with "
+                                                         "like="):
+        checkpoint.restore(path)
+    back = checkpoint.restore(path, like={"s": LocalState(jnp.zeros(3), jnp.asarray(0))})
+    assert isinstance(back.tree["s"], LocalState)
+    np.testing.assert_array_equal(back.tree["s"].w, state.w)
+    assert int(back.tree["s"].count) == 4
+
+
 def test_a_crash_mid_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     path = checkpoint.save(tmp_path / "c.npz", {"w": jnp.ones(3)}, {"version": 1})
 
