@@ -18,7 +18,7 @@ import optax
 from jaxdl import nn, train
 from jaxdl._checks import check_positive_int
 from jaxdl.diagnostics.naming import in_layer_order, named_leaves
-from jaxdl.nn.combinators import child_key, key_indices
+from jaxdl.nn.combinators import serial_outputs
 from jaxdl.nn.layer import Layer
 
 NONLINEARITIES = ("sigmoid", "tanh", "relu", "leaky_relu", "maxout")
@@ -43,11 +43,7 @@ def layer_outputs(model: Layer, params, state, x, *, key=None, train: bool = Fal
     """
     if model.name != "serial":
         return (model.apply(params, state, x, key=key, train=train)[0],)
-    outputs = []
-    for layer, index, p, s in zip(model.children, key_indices(model.children), params, state):
-        x, _ = layer.apply(p, s, x, key=child_key(key, index), train=train)
-        outputs.append(x)
-    return tuple(outputs)
+    return serial_outputs(model.children, params, state, x, key=key, train=train)[0]
 
 
 def gradient_norms(grads, model: Layer | None = None) -> dict:

@@ -79,15 +79,25 @@ def serial(*layers: Layer) -> Layer:
         return tuple(params), tuple(states), shape
 
     def apply(params, state, x, *, key=None, train=False):
-        _check_children("serial", layers, params, state)
-        new_states = []
-        for position, (layer, index, p, s) in enumerate(zip(layers, indices, params, state)):
-            x, s = _with_position(position, layer, lambda: layer.apply(
-                p, s, x, key=child_key(key, index), train=train))
-            new_states.append(s)
-        return x, tuple(new_states)
+        outputs, new_states = serial_outputs(layers, params, state, x, key=key, train=train)
+        return outputs[-1], new_states
 
     return _combinator("serial", layers, init, apply)
+
+
+def serial_outputs(layers, params, state, x, *, key=None, train=False) -> tuple:
+    """(every layer's output, every layer's new state) of the composition of `layers` (a
+    serial layer's children) on `x`: what `serial(*layers).apply` computes, with each
+    intermediate output kept (per-layer diagnostics read them)."""
+    _check_children("serial", layers, params, state)
+    outputs, new_states = [], []
+    for position, (layer, index, p, s) in enumerate(zip(layers, key_indices(layers), params,
+                                                        state)):
+        x, s = _with_position(position, layer, lambda: layer.apply(
+            p, s, x, key=child_key(key, index), train=train))
+        outputs.append(x)
+        new_states.append(s)
+    return tuple(outputs), tuple(new_states)
 
 
 def _merge_shapes(merge, shapes):
