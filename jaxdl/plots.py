@@ -154,6 +154,7 @@ def diagnostics_plots(history: dict, histograms: dict, directory) -> list[Path]:
     activation_histograms.png (first vs last recorded epoch) and weight_histograms.png
     (weights and gradients at the last epoch). `histograms` is the monitor's
     {epoch: {"weights", "grads", "activations"}}."""
+    from jaxdl.diagnostics.monitors import HEALTHY_RATIO  # (jax: not at plots' import time)
     directory = Path(directory)
     paths = []
 
@@ -164,7 +165,7 @@ def diagnostics_plots(history: dict, histograms: dict, directory) -> list[Path]:
     save("gradient_norms.png", lambda p: layer_curves(history, "grad_norm", p))
     if any(history.get("update_ratio", [])):
         save("update_ratios.png", lambda p: layer_curves(history, "update_ratio", p,
-                                                         reference=1e-3))
+                                                         reference=HEALTHY_RATIO))
     save("activation_std.png", lambda p: layer_curves(history, "activation_std", p, log=False))
     if histograms:
         first, last = min(histograms), max(histograms)

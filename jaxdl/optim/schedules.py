@@ -55,9 +55,8 @@ def step_decay(lr0, factor, every, *, start=0, staircase: bool = True) -> Schedu
 
     def schedule(count):
         shifted = _float(count) - start
-        p = shifted / every
-        p = jnp.floor(p) if staircase else p
-        return jnp.where(shifted <= 0, _float(lr0), lr0 * factor ** p)
+        return jnp.where(shifted <= 0, _float(lr0),
+                         lr0 * factor ** _progress(shifted, every, staircase))
 
     return schedule
 

@@ -58,8 +58,8 @@ from jax.tree_util import DictKey, GetAttrKey
 
 from jaxdl._checks import check_choice, check_range
 from jaxdl.nn.layer import weights_only
+from jaxdl.optim.schedules import Schedule
 
-Schedule = Callable[[jax.Array], jax.Array]
 ScalarOrSchedule = Union[float, jax.Array, Schedule]
 
 chain = optax.chain
