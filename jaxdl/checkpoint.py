@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import jax
 import numpy as np
+
+from jaxdl._io import atomic_write
 
 _META = "__jaxdl_checkpoint__"
 FORMAT_VERSION = 1
@@ -117,21 +117,8 @@ def save(path, tree, config=None, *, metadata=None) -> Path:
             "metadata": metadata}
     payload = {f"leaf_{i}": a for i, a in enumerate(arrays)}
     payload[_META] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    with atomic_write(path) as file:
+        np.savez(file, **payload)
     return path
 
 

@@ -12,12 +12,11 @@ the `tfds:` adapter, through tensorflow-datasets).
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 from urllib.request import urlopen  # module attribute: tests replace it with a fake
 
 from jaxdl._checks import check_choice
+from jaxdl._io import atomic_write
 from jaxdl.data import files
 
 CHUNK = 1 << 20
@@ -44,22 +43,16 @@ def _download_file(spec: files.FileSpec, directory: Path, progress: bool) -> Pat
     target = directory / spec.name
     errors = []
     for url in spec.urls:
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{spec.name}.", suffix=".part")
         try:
-            with os.fdopen(fd, "wb") as out:
+            with atomic_write(target, suffix=".part") as out:
                 size, sha = _stream(url, out, progress, spec.name, spec.size)
-                out.flush()
-                os.fsync(out.fileno())
-            if (size, sha) != (spec.size, spec.sha256):
-                raise files.CorruptDataError(f"got {size} bytes with SHA-256 {sha}, expected "
-                                             f"{spec.size} bytes with SHA-256 {spec.sha256}")
-            os.replace(tmp, target)
+                if (size, sha) != (spec.size, spec.sha256):  # abort: nothing is renamed
+                    raise files.CorruptDataError(
+                        f"got {size} bytes with SHA-256 {sha}, expected {spec.size} bytes "
+                        f"with SHA-256 {spec.sha256}")
             return target
         except (OSError, ValueError) as err:  # URLError is an OSError; try the next mirror
             errors.append(f"{url}: {err}")
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
     raise files.DataFileError(f"could not download {spec.name} into {directory}: "
                               + "; ".join(errors))
 
