@@ -9,6 +9,7 @@ from jaxdl import (  # noqa: E402
     ensemble,
     initializers,
     losses,
+    metrics,
     nn,
     optim,
     recipes,
@@ -18,4 +19,4 @@ from jaxdl import (  # noqa: E402
 )
 
 __all__ = ["__version__", "checkpoint", "data", "diagnostics", "ensemble", "initializers",
-           "losses", "nn", "optim", "recipes", "regularizers", "train", "tune"]
+           "losses", "metrics", "nn", "optim", "recipes", "regularizers", "train", "tune"]

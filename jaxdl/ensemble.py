@@ -55,7 +55,7 @@ import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from jaxdl import train
+from jaxdl import metrics as metrics_lib, train
 from jaxdl._checks import check_choice, check_positive_int, check_range
 from jaxdl.nn.layer import Layer
 
@@ -79,8 +79,11 @@ class EnsembleResult(NamedTuple):
     an (E, K) array, NaN where a member was stopped. `table`: one row per member (see
     `fit`). `best`: index of the member with the best monitored value. `hparams`: name ->
     (K,) values; `static`: the structural hyperparameters; `seeds`: (K,) seed per member;
-    `final`: split -> {"loss", "accuracy"} (K,) eval-mode metrics of `params`; `model`: the
-    Layer or `hp -> Layer` the members apply.
+    `final`: split -> {"loss", metric...} (K,) eval-mode metrics of `params`; `model`: the
+    Layer or `hp -> Layer` the members apply; `metrics`: the recorded ((name, Metric), ...);
+    `monitor`: the table column `best` was chosen by; `stopped`: "completed", or
+    "interrupted" when a KeyboardInterrupt ended training early (every member then holds
+    its last completed epoch; those still running are marked "interrupted" in the table).
     """
 
     params: Any
@@ -94,6 +97,13 @@ class EnsembleResult(NamedTuple):
     seeds: np.ndarray
     final: dict
     model: Any
+    metrics: tuple = ()
+    monitor: str = "final_train_loss"
+    stopped: str = "completed"
+
+    def ranked(self) -> list[dict]:
+        """The table's rows best first by `monitor` (NaN last)."""
+        return ranked(self.table, self.monitor, maximize(self.monitor, self.metrics))
 
 
 class _Carry(NamedTuple):
@@ -158,6 +168,7 @@ class _Spec:
     regularizer: Any
     regularizer_from_hparams: bool
     loss: Callable
+    metrics: tuple  # ((name, Metric), ...)
     augment: Callable | None
     batch_size: int
     shuffle: bool
@@ -182,7 +193,7 @@ def _worst(tracker: train.EarlyStopping | None) -> float:
     """The starting 'best' value: every first value improves on it."""
     if tracker is None:
         return 0.0
-    return -math.inf if tracker.monitor.endswith("accuracy") else math.inf
+    return -math.inf if tracker.maximize else math.inf
 
 
 def _member_init(spec: _Spec, member, shared) -> _Carry:
@@ -190,7 +201,7 @@ def _member_init(spec: _Spec, member, shared) -> _Carry:
     train_x, train_y = shared
     model, opt, _ = spec.build(hp)
     state = train.init_state(model, opt, train_x.shape[1:], key=key)
-    evaluate = train.make_evaluate(model, spec.loss, spec.eval_batch_size)
+    evaluate = train.make_evaluate(model, spec.loss, spec.eval_batch_size, spec.metrics)
     initial = evaluate(state.params, state.model_state, train_x, train_y)["loss"]
     best = (state.params, state.model_state) if spec.stopper is not None else None
     zero = jnp.zeros((), jnp.int32)
@@ -201,6 +212,14 @@ def _member_init(spec: _Spec, member, shared) -> _Carry:
 def _select(flag, new, old):
     """`new` where `flag` else `old`, leaf by leaf (a masked update)."""
     return jax.tree.map(lambda a, b: jnp.where(flag, a, b), new, old)
+
+
+def _select_state(flag, new: train.TrainState, old: train.TrainState) -> train.TrainState:
+    """`_select` of two TrainStates of one member. Their base key is the same (a step never
+    changes it), so it is kept rather than selected: `jnp.where` on a key would count as
+    using it, a false alarm of `jax_debug_key_reuse`."""
+    picked = _select(flag, new._replace(key=None), old._replace(key=None))
+    return picked._replace(key=old.key)
 
 
 def _advance(spec: _Spec, carry: _Carry, state, metrics: dict, epoch) -> tuple:
@@ -230,7 +249,7 @@ def _advance(spec: _Spec, carry: _Carry, state, metrics: dict, epoch) -> tuple:
                         carry.stopped)
     best = (None if carry.best is None
             else _select(improved, (state.params, state.model_state), carry.best))
-    new = _Carry(_select(accept, state, carry.state), best, best_value,
+    new = _Carry(_select_state(accept, state, carry.state), best, best_value,
                  jnp.where(improved, epoch, carry.best_epoch), wait, stopped.astype(jnp.int32),
                  carry.initial_loss)
     metrics = {k: v for k, v in metrics.items() if k != "finite"}
@@ -245,7 +264,7 @@ def _member_epoch(spec: _Spec, member, shared):
     run = train.make_epoch_and_evaluate(
         model, opt, spec.loss, regularizer, batch_size=spec.batch_size, augment=spec.augment,
         shuffle=spec.shuffle, drop_remainder=spec.drop_remainder,
-        eval_batch_size=spec.eval_batch_size)
+        eval_batch_size=spec.eval_batch_size, metrics=spec.metrics)
     state, metrics = run(carry.state, shuffle_key, epoch, train_x, train_y, dev, rows)
     return _advance(spec, carry, state, metrics, epoch)
 
@@ -254,8 +273,8 @@ def _member_evaluate(spec: _Spec, member, shared):
     hp, params, model_state = member
     x, y = shared
     model = spec.build(hp)[0]
-    return train.make_evaluate(model, spec.loss, spec.eval_batch_size)(params, model_state,
-                                                                        x, y)
+    return train.make_evaluate(model, spec.loss, spec.eval_batch_size, spec.metrics)(
+        params, model_state, x, y)
 
 
 def _map_members(fn: Callable, chunk: int | None, mesh: Mesh | None) -> Callable:
@@ -285,7 +304,7 @@ def _map_members(fn: Callable, chunk: int | None, mesh: Mesh | None) -> Callable
 class _Programs(NamedTuple):
     init: Callable  # (members(hparams, keys), (train_x, train_y)) -> carry
     epoch: Callable  # (carry, members(hparams, shuffle_keys, rows), shared) -> (carry, metrics)
-    evaluate: Callable  # ((hparams, params, model_state), (x, y)) -> {"loss", "accuracy"}
+    evaluate: Callable  # ((hparams, params, model_state), (x, y)) -> {"loss", metric...}
     mesh: Mesh | None
 
 
@@ -382,8 +401,9 @@ def _padded(tree, count: int, mesh: Mesh | None, chunk: int | None):
 
 
 def _train_group(programs: _Programs, spec: _Spec, members: _Members, arrays: dict,
-                 epochs: int, bar) -> tuple[_Carry, dict]:
-    """Train one group of members for up to `epochs` epochs; (carry, history of (E, K))."""
+                 epochs: int, bar) -> tuple[_Carry, dict, bool]:
+    """Train one group of members for up to `epochs` epochs; (carry, history of (E, K),
+    interrupted). A KeyboardInterrupt ends the group after the last finished epoch."""
     count = len(members.keys)
     members = _padded(members, count, programs.mesh, spec.chunk_size)
     train_xy = _place(arrays["train"], programs.mesh, members=False)
@@ -402,22 +422,28 @@ def _train_group(programs: _Programs, spec: _Spec, members: _Members, arrays: di
         bar.set_postfix(running=int(np.sum(stopped == 0)))
         return bool(np.all(stopped != 0))
 
-    # The host reads epoch e's metrics while the device runs epoch e + 1 (no idle device).
-    # If every member stopped in epoch e, epoch e + 1 changed nothing (updates are masked).
-    pending, done = None, False
-    for epoch in range(1, epochs + 1):
-        shared = (jnp.asarray(epoch, jnp.int32), *train_xy, dev)
-        carry, metrics = programs.epoch(
-            carry, (members.hparams, members.shuffle_keys, members.rows), shared)
-        if pending is not None and record(pending):
-            done = True
-            break
-        pending = metrics
-    if not done and pending is not None:
-        record(pending)
+    # The host reads epoch e's metrics while the device runs epoch e + 1 (no idle device):
+    # `queue` holds the metrics not yet recorded, the last of them those of `carry`. If
+    # every member stopped in epoch e, epoch e + 1 changed nothing (updates are masked).
+    queue, interrupted = [], False
+    try:
+        for epoch in range(1, epochs + 1):
+            shared = (jnp.asarray(epoch, jnp.int32), *train_xy, dev)
+            carry, metrics = programs.epoch(
+                carry, (members.hparams, members.shuffle_keys, members.rows), shared)
+            queue.append(metrics)
+            if len(queue) > 1 and record(queue.pop(0)):
+                queue.clear()
+                break
+    except KeyboardInterrupt:
+        interrupted = True
+    while queue:  # the epochs `carry` has run but the history has not seen yet
+        record(queue.pop(0))
+    if interrupted and not history:
+        raise KeyboardInterrupt  # nothing was trained
     bar.update(epochs - len(next(iter(history.values()))))
     carry = _take(carry, np.arange(count))
-    return carry, {name: np.stack(rows) for name, rows in history.items()}
+    return carry, {name: np.stack(rows) for name, rows in history.items()}, interrupted
 
 
 def _pad_history(history: dict, epochs: int) -> dict:
@@ -434,18 +460,29 @@ def _groups(count: int, group: int):
 
 
 def _run(spec: _Spec, members: _Members, arrays: dict, *, epochs: int, group: int,
-         verbose: bool) -> tuple[_Carry, dict]:
-    """Train all members, `group` at a time (each group for all its epochs)."""
+         verbose: bool) -> tuple[_Carry, dict, int | None]:
+    """Train all members, `group` at a time (each group for all its epochs). Returns the
+    carry and history of the members trained and, after a KeyboardInterrupt, the number
+    of them (the later groups are not trained), else None."""
     programs = _programs(spec)
     count = len(members.keys)
     bar = train._progress_bar(epochs * -(-count // group), 0, verbose)
-    carries, histories = [], []
+    carries, histories, interrupted_at = [], [], None
     try:
         for index, size in _groups(count, group):
-            carry, history = _train_group(programs, spec, _take(members, index), arrays,
-                                          epochs, bar)
-            carries.append(_take(carry, np.arange(size)))
-            histories.append({k: v[:, :size] for k, v in history.items()})
+            try:
+                carry, history, interrupted = _train_group(
+                    programs, spec, _take(members, index), arrays, epochs, bar)
+            except KeyboardInterrupt:
+                if not carries:
+                    raise
+                interrupted = None
+            else:
+                carries.append(_take(carry, np.arange(size)))
+                histories.append({k: v[:, :size] for k, v in history.items()})
+            if interrupted is not False:
+                interrupted_at = sum(len(c.stopped) for c in carries)
+                break
     finally:
         bar.close()
     run_epochs = max(len(next(iter(h.values()), [])) for h in histories)
@@ -453,7 +490,8 @@ def _run(spec: _Spec, members: _Members, arrays: dict, *, epochs: int, group: in
     history = {name: np.concatenate([h[name] for h in histories], axis=1)
                for name in histories[0]}
     history = {"epoch": list(range(1, run_epochs + 1)), **history}
-    return _concat(tuple(carries)) if len(carries) > 1 else carries[0], history
+    carry = _concat(tuple(carries)) if len(carries) > 1 else carries[0]
+    return carry, history, interrupted_at
 
 
 # ----------------------------------------------------------------------------- members
@@ -491,32 +529,43 @@ def _at(history: dict, name: str, epochs) -> np.ndarray:
 
 
 def _table(history: dict, carry_info: dict, hparams: dict, static: dict, seeds, final: dict,
-           label: str) -> list[dict]:
-    """One row per member: hyperparameters, seed, final/best metrics, best epoch, stopped."""
+           label: str, interrupted: bool = False) -> list[dict]:
+    """One row per member: hyperparameters, seed, final/best of every recorded train/dev
+    metric, test metrics of the returned params, best epoch, stopped ("interrupted" for the
+    members still running when a KeyboardInterrupt ended training)."""
     epochs_run = np.sum(np.isfinite(history["train_loss"]), axis=0).astype(int)
     best_epoch = carry_info["best_epoch"]
     columns = {}
-    for name in ("train_loss", "train_accuracy", "dev_loss", "dev_accuracy"):
-        if name in history:
-            columns[f"final_{name}"] = _at(history, name, epochs_run)
-            columns[f"best_{name}"] = _at(history, name, best_epoch)
+    recorded = [name for name in history if name.startswith(("train_", "dev_"))]
+    order = lambda name: (not name.startswith("train_"), not name.endswith("_loss"), name)  # noqa: E731
+    for name in sorted(recorded, key=order):
+        columns[f"final_{name}"] = _at(history, name, epochs_run)
+        columns[f"best_{name}"] = _at(history, name, best_epoch)
     if "test" in final:
-        columns.update(test_loss=final["test"]["loss"], test_accuracy=final["test"]["accuracy"])
+        columns.update({f"test_{k}": v for k, v in final["test"].items()})
     rows = []
     for i, seed in enumerate(seeds):
+        code = int(carry_info["stopped"][i])
         row = {label: i, **{k: _row_value(v) for k, v in static.items()},
                **{k: float(v[i]) for k, v in hparams.items()}, "seed": int(seed),
                "best_epoch": int(best_epoch[i]), "epochs": int(epochs_run[i]),
-               "stopped": STOPPED[int(carry_info["stopped"][i])]}
+               "stopped": "interrupted" if interrupted and code == 0 else STOPPED[code]}
         row.update({k: float(v[i]) for k, v in columns.items()})
         rows.append(row)
     return rows
 
 
-def ranked(rows: list[dict], monitor: str) -> list[dict]:
-    """`rows` best first by the column `monitor` (accuracies maximized, anything else
-    minimized); rows where it is missing or NaN come last, ties keep their order."""
-    maximize = monitor.endswith("accuracy")
+def maximize(column: str, metrics: tuple = ()) -> bool:
+    """Whether larger is better in the table column `column` (`metrics.maximized`)."""
+    return metrics_lib.maximized(column, metrics)
+
+
+def ranked(rows: list[dict], monitor: str, maximize: bool | None = None) -> list[dict]:
+    """`rows` best first by the column `monitor` (`maximize` None: accuracies maximized,
+    anything else minimized); rows where it is missing or NaN come last, ties keep their
+    order."""
+    if maximize is None:
+        maximize = metrics_lib.maximized(monitor)
 
     def score(row):
         value = row.get(monitor)
@@ -526,10 +575,15 @@ def ranked(rows: list[dict], monitor: str) -> list[dict]:
     return sorted(rows, key=score)
 
 
+def _monitor_column(tracker: train.EarlyStopping | None) -> str:
+    """The table column that ranks members: the monitor at each one's best epoch."""
+    return f"best_{tracker.monitor}" if tracker is not None else "final_train_loss"
+
+
 def _best_index(table: list[dict], tracker: train.EarlyStopping | None) -> int:
     """The member with the best monitored value at its best epoch (NaN never wins)."""
-    name = f"best_{tracker.monitor}" if tracker is not None else "final_train_loss"
-    return table.index(ranked(table, name)[0])
+    maximize = tracker.maximize if tracker is not None else False
+    return table.index(ranked(table, _monitor_column(tracker), maximize)[0])
 
 
 def _report_stops(table: list[dict], label: str) -> None:
@@ -558,25 +612,27 @@ def _check_common(where: str, data, *, strategy, chunk_size, members_per_call,
 
 def _train(where: str, model, make_opt, loss, data, *, key, hparams: dict, static: dict,
            seeds: np.ndarray, regularizer, regularizer_from_hparams: bool, epochs: int,
-           batch_size: int, early_stopping, augment, same_order: bool, bootstrap: bool,
-           shuffle: bool, drop_remainder: bool, explode_factor: float, eval_batch_size: int,
-           strategy: str, chunk_size: int | None, members_per_call: int | None,
-           verbose: bool, label: str) -> EnsembleResult:
-    epochs, batch_size, stopper, tracker, arrays = _check_common(
-        where, data, epochs=epochs, batch_size=batch_size, early_stopping=early_stopping,
-        strategy=strategy, chunk_size=chunk_size, members_per_call=members_per_call,
-        explode_factor=explode_factor, eval_batch_size=eval_batch_size)
+           batch_size: int, metrics, early_stopping, augment, same_order: bool,
+           bootstrap: bool, shuffle: bool, drop_remainder: bool, explode_factor: float,
+           eval_batch_size: int, strategy: str, chunk_size: int | None,
+           members_per_call: int | None, verbose: bool, label: str) -> EnsembleResult:
+    epochs, batch_size, stopper, tracker, arrays, metrics = _check_common(
+        where, data, loss=loss, metrics=metrics, epochs=epochs, batch_size=batch_size,
+        early_stopping=early_stopping, strategy=strategy, chunk_size=chunk_size,
+        members_per_call=members_per_call, explode_factor=explode_factor,
+        eval_batch_size=eval_batch_size)
     try:
         static_items = tuple(sorted(static.items()))
         hash(static_items)
     except TypeError:
         raise TypeError(f"{where}: static values must be hashable (use tuples, not lists), "
                         f"got {static!r}") from None
-    spec = _Spec(model, make_opt, regularizer, regularizer_from_hparams, loss, augment,
+    spec = _Spec(model, make_opt, regularizer, regularizer_from_hparams, loss, metrics, augment,
                  batch_size, shuffle, drop_remainder, eval_batch_size, float(explode_factor),
                  stopper, tracker, static_items, None,
                  None)
-    _preflight(where, spec, hparams, label)
+    first_model = _preflight(where, spec, hparams, label)
+    train.check_data(where, arrays, first_model, loss)
     num_train = arrays["train"][0].shape[0]
     members = _members(key, hparams, seeds, num_train, same_order=same_order,
                        bootstrap=bootstrap)
@@ -591,23 +647,33 @@ def _train(where: str, model, make_opt, loss, data, *, key, hparams: dict, stati
     devices = tuple(jax.devices()[:group]) if strategy == "devices" else None
     spec = dataclasses.replace(spec, devices=devices, chunk_size=_balanced_chunk(
         group, 1 if devices is None else len(devices), chunk_size))
-    carry, history = _run(spec, members, arrays, epochs=epochs, group=group, verbose=verbose)
+    carry, history, interrupted_at = _run(spec, members, arrays, epochs=epochs, group=group,
+                                          verbose=verbose)
+    if interrupted_at is not None:  # only the first `interrupted_at` members were trained
+        members = _take(members, np.arange(interrupted_at))
+        seeds = np.asarray(seeds)[:interrupted_at]
+        hparams = {k: np.asarray(v)[:interrupted_at] for k, v in hparams.items()}
     chosen_params, chosen_state = (carry.best if stopper is not None
                                    else (carry.state.params, carry.state.model_state))
     final = {name: _evaluate(spec, (members.hparams, chosen_params, chosen_state), xy, group)
              for name, xy in arrays.items()}  # eval-mode metrics of the returned params
     info = jax.device_get({"best_epoch": carry.best_epoch, "stopped": carry.stopped})
     hparams_np = {k: np.asarray(v) for k, v in hparams.items()}
-    table = _table(history, info, hparams_np, static, seeds, final, label)
+    table = _table(history, info, hparams_np, static, seeds, final, label,
+                   interrupted=interrupted_at is not None)
     if verbose:
         _report_stops(table, label)
+        if interrupted_at is not None:
+            print(f"jaxdl: interrupted by the user; kept {interrupted_at} of {count} {label}s "
+                  "at their last finished epoch", file=sys.stderr)
     return EnsembleResult(chosen_params, chosen_state, carry.state, history, table,
                           _best_index(table, tracker), hparams_np, dict(static),
-                          np.asarray(seeds), final, model)
+                          np.asarray(seeds), final, model, metrics, _monitor_column(tracker),
+                          "completed" if interrupted_at is None else "interrupted")
 
 
 def _evaluate(spec: _Spec, member, xy, group: int) -> dict:
-    """Eval-mode {"loss", "accuracy"} (K,) of the members, `group` at a time."""
+    """Eval-mode {"loss", metric...} (K,) of the members, `group` at a time."""
     programs = _programs(spec)
     count = len(jax.tree.leaves(member[1])[0])
     xy = _place(xy, programs.mesh, members=False)
@@ -619,18 +685,27 @@ def _evaluate(spec: _Spec, member, xy, group: int) -> dict:
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
-def _preflight(where: str, spec: _Spec, hparams: dict, label: str) -> None:
+def _preflight(where: str, spec: _Spec, hparams: dict, label: str) -> Layer:
     """Build every trial once with its concrete values, so a bad value raises here with
-    the builders' own message (e.g. "adam: lr must be in [0, inf), got -1.0")."""
+    the builders' own message (e.g. "adam: lr must be in [0, inf), got -1.0"), and a
+    builder that reads a name no hyperparameter has says which names there are. Returns
+    the first trial's model."""
     count = len(next(iter(hparams.values()))) if hparams else 1
+    models = []
     for i in range(count):
         hp = {k: float(v[i]) for k, v in hparams.items()}
         try:
-            spec.build(hp)
+            models.append(spec.build(hp)[0])
         except (ValueError, TypeError) as error:
             shown = ", ".join(f"{k}={v:g}" for k, v in hp.items())
             raise type(error)(f"{where}: {label} {i}" + (f" ({shown})" if shown else "") +
                               f": {error}") from None
+        except KeyError as error:
+            names = sorted({*hp, *dict(spec.static)})
+            raise KeyError(f"{where}: a builder read hp[{error.args[0]!r}], but the "
+                           f"hyperparameters are {', '.join(map(repr, names)) or 'none'}; "
+                           "check the spelling in hparams/static") from None
+    return models[0]
 
 
 # ----------------------------------------------------------------------------- public API
@@ -652,7 +727,7 @@ def use_host_devices(count: int | None = None) -> int:
     return count
 
 
-_OPTIONS = ("key", "epochs", "batch_size", "regularizer", "early_stopping", "augment",
+_OPTIONS = ("key", "epochs", "batch_size", "regularizer", "metrics", "early_stopping", "augment",
             "same_order", "bootstrap", "shuffle", "drop_remainder", "explode_factor",
             "eval_batch_size", "strategy", "chunk_size", "members_per_call", "verbose")
 
@@ -664,7 +739,8 @@ def _options(arguments: dict) -> dict:
 
 def fit(model: Layer, opt: optax.GradientTransformation, loss: Callable, data, *, key,
         members: int, epochs: int, batch_size: int, regularizer: Callable | None = None,
-        early_stopping=None, augment: Callable | None = None, same_order: bool = False,
+        metrics: dict | None = None, early_stopping=None, augment: Callable | None = None,
+        same_order: bool = False,
         bootstrap: bool = False, shuffle: bool = True, drop_remainder: bool = False,
         explode_factor: float = 3.0, eval_batch_size: int = 1000, strategy: str = "auto",
         chunk_size: int | None = None, members_per_call: int | None = None,
@@ -678,8 +754,10 @@ def fit(model: Layer, opt: optax.GradientTransformation, loss: Callable, data, *
     as many as keep a chunk's params and optimizer state under CPU_CHUNK_BYTES on CPU, all
     on accelerators), `members_per_call` (members trained together, all epochs, before the
     next group: bounds memory). The table has per member: member, seed, best_epoch,
-    epochs, stopped, final_/best_ train/dev loss and accuracy (history at the last and at
-    the best epoch), and test_loss/test_accuracy of the returned params.
+    epochs, stopped, final_/best_ train/dev loss and metrics (history at the last and at
+    the best epoch), and the test loss and metrics of the returned params. `best` is the
+    member with the best monitored dev value (test data never selects). A KeyboardInterrupt
+    ends training gracefully: the result holds what was trained (`stopped` "interrupted").
     """
     options = _options(locals())
     count = check_positive_int("ensemble.fit", "members", members)
@@ -732,8 +810,9 @@ def trials(hparams: dict, seeds=1, combine: str = "grid") -> tuple[dict, np.ndar
 
 def sweep(model, make_opt, loss: Callable, data, *, hparams: dict, key, epochs: int,
           batch_size: int, seeds=1, combine: str = "grid", static: dict | None = None,
-          regularizer: Callable | None = None, early_stopping=None,
-          augment: Callable | None = None, same_order: bool = False, bootstrap: bool = False,
+          regularizer: Callable | None = None, metrics: dict | None = None,
+          early_stopping=None, augment: Callable | None = None, same_order: bool = False,
+          bootstrap: bool = False,
           shuffle: bool = True, drop_remainder: bool = False, explode_factor: float = 3.0,
           eval_batch_size: int = 1000, strategy: str = "auto", chunk_size: int | None = None,
           members_per_call: int | None = None, verbose: bool = True) -> EnsembleResult:
@@ -795,18 +874,23 @@ def snapshots(model: Layer, opt: optax.GradientTransformation, loss: Callable, d
     history = {"epoch": result.history["epoch"],
                **{k: np.asarray(v, np.float64)[:, None] for k, v in result.history.items()
                   if k not in ("epoch", "wall_time")}}
+    metrics = metrics_lib.resolve("snapshots", fit_kwargs.get("metrics"), loss)
     final, rows = {}, []
     for name, xy in arrays.items():
-        per = [train.evaluate(model, kept[e].params, kept[e].model_state, xy, loss=loss)
-               for e in epochs_kept]
-        final[name] = {k: np.array([m[k] for m in per]) for k in ("loss", "accuracy")}
+        per = [train.evaluate(model, kept[e].params, kept[e].model_state, xy, loss=loss,
+                              metrics=dict(metrics)) for e in epochs_kept]
+        final[name] = {k: np.array([m[k] for m in per]) for k in per[0]}
     for i, epoch in enumerate(epochs_kept):
         rows.append({"snapshot": i, "epoch": epoch,
-                     **{f"{split}_{k}": float(final[split][k][i])
-                        for split in final for k in ("loss", "accuracy")}})
-    best = int(np.argmax(final["dev"]["accuracy"])) if "dev" in final else len(rows) - 1
+                     **{f"{split}_{k}": float(values[i])
+                        for split in final for k, values in final[split].items()}})
+    split = "dev" if "dev" in final else "train"
+    monitor = f"{split}_accuracy" if "accuracy" in final[split] else f"{split}_loss"
+    best = rows.index(ranked(rows, monitor, maximize(monitor, metrics))[0])
+    stopped = "interrupted" if result.stopped == "interrupted" else "completed"
     return EnsembleResult(stacked.params, stacked.model_state, stacked, history, rows, best,
-                          {}, {}, np.zeros(len(rows), int), final, model)
+                          {}, {}, np.zeros(len(rows), int), final, model, metrics, monitor,
+                          stopped)
 
 
 # ----------------------------------------------------------------------------- voting
@@ -935,10 +1019,6 @@ def markdown_table(rows: list[dict], columns: Sequence[str] | None = None) -> st
 
 def to_markdown(result: EnsembleResult, *, top: int | None = None) -> str:
     """The table as markdown (the `top` rows by the monitored value, if given)."""
-    rows = result.table
-    if top is not None:
-        if "best_dev_accuracy" in rows[0]:
-            rows = ranked(rows, "best_dev_accuracy")
-        rows = rows[:top]
+    rows = result.table if top is None else result.ranked()[:top]
     preferred = [c for c in rows[0] if not c.startswith(("final_train", "best_train"))]
     return markdown_table(rows, preferred)

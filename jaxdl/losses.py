@@ -128,3 +128,20 @@ def nll(log_probabilities, labels, *, reduction="mean"):
     """Negative log-likelihood L = -log q_y from log-probabilities (e.g. nn.log_softmax)."""
     targets = as_distribution("nll", log_probabilities, labels)
     return reduce(-jnp.sum(targets * log_probabilities, axis=-1), reduction)
+
+
+_TARGET_KINDS = {softmax_cross_entropy: "classes", multiclass_hinge: "classes", nll: "classes",
+                 sigmoid_cross_entropy: "binary", mse: "values"}
+
+
+def target_kind(loss) -> str | None:
+    """What `loss` takes as labels: "classes" (integer class indices or one-hot rows:
+    softmax_cross_entropy, multiclass_hinge, nll), "binary" (0/1 targets per output:
+    sigmoid_cross_entropy), "values" (real targets: mse), or None for a loss jaxdl does not
+    know (its labels are not validated). `functools.partial` wrappers are looked through."""
+    while hasattr(loss, "func") and hasattr(loss, "keywords"):  # functools.partial
+        loss = loss.func
+    try:
+        return _TARGET_KINDS.get(loss)
+    except TypeError:  # an unhashable callable
+        return None

@@ -25,8 +25,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxdl import checkpoint, data as data_lib, losses, optim
-from jaxdl._checks import check_positive_int, check_range
+from jaxdl import checkpoint, data as data_lib, fingerprint, losses, metrics as metrics_lib, optim
+from jaxdl._checks import check_choice, check_positive_int, check_range
+from jaxdl.data.checks import check_training_data
 from jaxdl.nn.layer import Layer
 
 INIT, STEPS, SHUFFLE = 0, 1, 2  # fold_in indices of the random streams of a run
@@ -51,17 +52,26 @@ class StopTraining(Exception):
 class EarlyStopping(NamedTuple):
     """Stop when `monitor` has not improved by more than `min_delta` for `patience` epochs.
 
-    `monitor` is a history key; names ending in "accuracy" are maximized, others minimized.
+    `monitor` is a history key ("dev_loss", "dev_accuracy", "dev_<metric>", ...); None means
+    dev accuracy when it is recorded, else dev loss. `mode`: "max", "min", or "auto" (the
+    metric's own direction, `metrics.maximized`; losses are minimized), as in Keras.
     """
 
     patience: int = 5
     min_delta: float = 0.0
-    monitor: str = "dev_accuracy"
+    monitor: str | None = None
+    mode: str = "auto"
 
-    def improved(self, value: float, best: float) -> bool:
-        if self.monitor.endswith("accuracy"):
+    def improved(self, value, best):
+        if self.maximize:
             return value > best + self.min_delta
         return value < best - self.min_delta
+
+    @property
+    def maximize(self) -> bool:
+        if self.mode == "auto":
+            return metrics_lib.maximized(self.monitor or "dev_loss")
+        return self.mode == "max"
 
 
 class FitResult(NamedTuple):
@@ -70,7 +80,8 @@ class FitResult(NamedTuple):
     `params`/`model_state` are the best-dev-epoch ones with early stopping, else the last
     good ones; `state` is the last good TrainState (resume from it); `stopped` is one of
     "completed", "early_stopping", "nan", "exploding", "callback", "interrupted".
-    `final` maps "train"/"dev"/"test" to eval-mode {"loss", "accuracy"} of `params`.
+    `final` maps "train"/"dev"/"test" to the eval-mode loss and metrics of `params`
+    ({"loss", "accuracy"} for a classification loss).
     """
 
     params: Any
@@ -93,20 +104,6 @@ def init_state(model: Layer, opt: optax.GradientTransformation, input_shape, *, 
     params, model_state, _ = model.init(jax.random.fold_in(key, INIT), tuple(input_shape))
     return TrainState(params, model_state, opt.init(params), jnp.zeros((), jnp.int32),
                       jax.random.fold_in(key, STEPS))
-
-
-def predicted_classes(outputs):
-    """The predicted class: argmax over the last axis, or logit > 0 for a single output."""
-    if outputs.shape[-1] == 1:
-        return (outputs[..., 0] > 0).astype(jnp.int32)
-    return jnp.argmax(outputs, axis=-1)
-
-
-def correct(outputs, labels):
-    """1.0 where the predicted class equals the label (`predicted_classes`)."""
-    if not jnp.issubdtype(labels.dtype, jnp.integer):
-        labels = jnp.argmax(labels, axis=-1)
-    return (predicted_classes(outputs) == labels).astype(jnp.float32)
 
 
 def masked_mean(values, mask):
@@ -139,16 +136,33 @@ def step_key(state: TrainState):
     return jax.random.fold_in(state.key, state.step)
 
 
+def _metrics_of(where: str, metrics, loss) -> tuple:
+    """Resolved ((name, Metric), ...): `metrics` itself when already resolved."""
+    if isinstance(metrics, tuple):
+        return metrics
+    return metrics_lib.resolve(where, metrics, loss)
+
+
+def finalized(means: dict, metrics: tuple) -> dict:
+    """`means` with each metric's `finalize` applied (RMSE = sqrt of the mean squared error)."""
+    return {k: (dict(metrics)[k].result(v) if k in dict(metrics) else v)
+            for k, v in means.items()}
+
+
 def make_train_step(model: Layer, opt: optax.GradientTransformation, loss: Callable,
-                    regularizer: Callable | None = None, *, augment: Callable | None = None):
+                    regularizer: Callable | None = None, *, augment: Callable | None = None,
+                    metrics=None):
     """A pure step `(state, (x, y, mask)) -> (state, metrics)`.
 
     Objective J = masked mean of loss(model(x), y, reduction="none") + regularizer(params)
     (`make_objective`); the mask removes the padding of a last partial batch (`(x, y)`
     means all real). The step's key is `step_key(state)`; dropout and augmentation draw
-    from fold_ins of it. Metrics: data "loss" (without the penalty) and "accuracy".
+    from fold_ins of it. Metrics: data "loss" (without the penalty), "count" (real
+    examples) and the masked mean of each of `metrics` (default `metrics.default_for(loss)`)
+    on the training-mode outputs, before `finalize`.
     """
     objective = make_objective(model, loss, regularizer)
+    metrics = _metrics_of("make_train_step", metrics, loss)
 
     def step(state: TrainState, batch):
         x, y, mask = batch if len(batch) == 3 else (*batch, jnp.ones(len(batch[0]), bool))
@@ -159,23 +173,24 @@ def make_train_step(model: Layer, opt: optax.GradientTransformation, loss: Calla
             state.params, state.model_state, x, y, mask, key)
         updates, opt_state = opt.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
-        metrics = {"loss": data_loss, "accuracy": masked_mean(correct(outputs, y), mask),
-                   "count": jnp.sum(mask)}
-        return TrainState(params, model_state, opt_state, state.step + 1, state.key), metrics
+        values = {"loss": data_loss, "count": jnp.sum(mask)}
+        values.update({name: masked_mean(metric.per_example(outputs, y), mask)
+                       for name, metric in metrics})
+        return TrainState(params, model_state, opt_state, state.step + 1, state.key), values
 
     return step
 
 
 def make_epoch(step: Callable, batch_size: int, *, shuffle: bool = True,
-               drop_remainder: bool = False):
+               drop_remainder: bool = False, metrics: tuple = ()):
     """`epoch(state, x, y, shuffle_key, rows=None) -> (state, metrics)`: one lax.scan over
     the batches.
 
     Batches are gathered on device from a permutation drawn from `shuffle_key`. `rows`, an
     optional (m,) int array, lists the examples the epoch draws from (e.g. a bootstrap
     sample, with repeats): the permutation is then of the m entries of `rows`. Metrics are
-    the example-weighted means of the step metrics plus "finite" (every step loss and every
-    parameter finite).
+    the example-weighted means of the step's values (finalized with the step's resolved
+    `metrics`, e.g. RMSE) plus "finite" (every step loss and every parameter finite).
     """
 
     def epoch(state: TrainState, x, y, shuffle_key, rows=None):
@@ -193,33 +208,37 @@ def make_epoch(step: Callable, batch_size: int, *, shuffle: bool = True,
         weights = per_step["count"] / jnp.sum(per_step["count"])
         params_finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf))
                                            for leaf in jax.tree.leaves(state.params)]))
-        metrics = {"loss": jnp.sum(per_step["loss"] * weights),
-                   "accuracy": jnp.sum(per_step["accuracy"] * weights),
-                   "finite": jnp.all(jnp.isfinite(per_step["loss"])) & params_finite}
-        return state, metrics
+        means = {k: jnp.sum(v * weights) for k, v in per_step.items() if k != "count"}
+        return state, {**finalized(means, metrics),
+                       "finite": jnp.all(jnp.isfinite(per_step["loss"])) & params_finite}
 
     return epoch
 
 
-def make_batch_metrics(model: Layer, loss: Callable):
-    """`sums(params, model_state, x, y, mask) -> (loss sum, correct count)`, eval mode."""
+def make_batch_metrics(model: Layer, loss: Callable, metrics=None):
+    """`sums(params, model_state, x, y, mask) -> {"loss": sum, name: sum, ...}` over the
+    real examples, eval mode (`metrics` default `metrics.default_for(loss)`)."""
+    metrics = _metrics_of("make_batch_metrics", metrics, loss)
 
     def sums(params, model_state, x, y, mask):
         outputs, _ = model.apply(params, model_state, x, train=False)
         mask = mask.astype(jnp.float32)
-        return (jnp.sum(loss(outputs, y, reduction="none") * mask),
-                jnp.sum(correct(outputs, y) * mask))
+        out = {"loss": jnp.sum(loss(outputs, y, reduction="none") * mask)}
+        out.update({name: jnp.sum(metric.per_example(outputs, y) * mask)
+                    for name, metric in metrics})
+        return out
 
     return sums
 
 
-def make_evaluate(model: Layer, loss: Callable, batch_size: int = 1000):
-    """`evaluate(params, model_state, x, y) -> {"loss", "accuracy"}` in eval mode.
+def make_evaluate(model: Layer, loss: Callable, batch_size: int = 1000, metrics=None):
+    """`evaluate(params, model_state, x, y) -> {"loss", name, ...}` in eval mode.
 
     Pure and jit-able (used inside the compiled epoch): a lax.scan over batches, the last
-    partial batch masked.
+    partial batch masked; each metric is its mean over the examples, finalized.
     """
-    sums = make_batch_metrics(model, loss)
+    metrics = _metrics_of("make_evaluate", metrics, loss)
+    sums = make_batch_metrics(model, loss, metrics)
 
     def evaluate(params, model_state, x, y):
         size = min(batch_size, x.shape[0])
@@ -228,10 +247,11 @@ def make_evaluate(model: Layer, loss: Callable, batch_size: int = 1000):
         def body(totals, batch):
             idx, m = batch
             batch_sums = sums(params, model_state, x[idx], y[idx], m)
-            return (totals[0] + batch_sums[0], totals[1] + batch_sums[1]), None
+            return jax.tree.map(jnp.add, totals, batch_sums), None
 
-        (total_loss, total_correct), _ = jax.lax.scan(body, (0.0, 0.0), (indices, mask))
-        return {"loss": total_loss / x.shape[0], "accuracy": total_correct / x.shape[0]}
+        zeros = {k: jnp.zeros((), jnp.float32) for k in ("loss", *dict(metrics))}
+        totals, _ = jax.lax.scan(body, zeros, (indices, mask))
+        return finalized({k: v / x.shape[0] for k, v in totals.items()}, metrics)
 
     return evaluate
 
@@ -245,61 +265,66 @@ def padded_batches(n: int, size: int):
         yield slots % n, slots < n
 
 
-def make_host_evaluate(model: Layer, loss: Callable, batch_size: int = 1000):
-    """`evaluate(params, model_state, x, y) -> {"loss", "accuracy"}` as Python floats.
+def make_host_evaluate(model: Layer, loss: Callable, batch_size: int = 1000, metrics=None):
+    """`evaluate(params, model_state, x, y) -> {"loss", name, ...}` as Python floats.
 
     The host feeds fixed-size padded batches to one compiled function, so datasets of any
     size share a single compilation.
     """
-    sums = jax.jit(make_batch_metrics(model, loss))
+    metrics = _metrics_of("evaluate", metrics, loss)
+    sums = jax.jit(make_batch_metrics(model, loss, metrics))
 
     def evaluate(params, model_state, x, y):
         x, y = np.asarray(x), np.asarray(y)
         n = x.shape[0]
         size = min(batch_size, n)
-        total_loss = total_correct = 0.0
+        totals: dict = {}
         for rows, real in padded_batches(n, size):
-            batch_loss, batch_correct = sums(params, model_state, x[rows], y[rows], real)
-            total_loss += float(batch_loss)
-            total_correct += float(batch_correct)
-        return {"loss": total_loss / n, "accuracy": total_correct / n}
+            for k, v in sums(params, model_state, x[rows], y[rows], real).items():
+                totals[k] = totals.get(k, 0.0) + float(v)
+        means = finalized({k: jnp.asarray(v / n) for k, v in totals.items()}, metrics)
+        return {k: float(v) for k, v in means.items()}
 
     return evaluate
 
 
 def evaluate(model: Layer, params, model_state, data, *, loss=losses.softmax_cross_entropy,
-             batch_size: int = 1000) -> dict:
-    """Eval-mode loss and accuracy of `params` on `data` (a Dataset or an (x, y) pair)."""
-    return make_host_evaluate(model, loss, batch_size)(params, model_state,
-                                                       *_as_xy(data, "data"))
+             metrics=None, batch_size: int = 1000) -> dict:
+    """Eval-mode loss and `metrics` (default `metrics.default_for(loss)`) of `params` on
+    `data` (a Dataset or an (x, y) pair)."""
+    return make_host_evaluate(model, loss, batch_size, metrics)(params, model_state,
+                                                                *_as_xy(data, "data"))
 
 
 def make_epoch_and_evaluate(model: Layer, opt: optax.GradientTransformation, loss: Callable,
                             regularizer: Callable | None = None, *, batch_size: int,
                             augment: Callable | None = None, shuffle: bool = True,
-                            drop_remainder: bool = False, eval_batch_size: int = 1000):
+                            drop_remainder: bool = False, eval_batch_size: int = 1000,
+                            metrics=None):
     """`run(state, shuffle_key, epoch, train_x, train_y, dev, rows=None) -> (state, metrics)`.
 
     Pure: one epoch (`make_epoch`) on the shuffle key fold_in(shuffle_key, epoch), then the
-    eval-mode dev metrics of the new state. Metrics: train_loss, train_accuracy, finite,
-    dev_loss and dev_accuracy when `dev` is an (x, y) pair, learning_rate when the optimizer
-    records one. `fit` jits it; `jaxdl.ensemble` vmaps it over a member axis.
+    eval-mode dev metrics of the new state. Metrics: train_loss, train_<metric>, finite,
+    dev_loss and dev_<metric> when `dev` is an (x, y) pair, learning_rate when the
+    optimizer records one. `fit` jits it; `jaxdl.ensemble` vmaps it over a member axis.
     """
-    step = make_train_step(model, opt, loss, regularizer, augment=augment)
-    run_epoch = make_epoch(step, batch_size, shuffle=shuffle, drop_remainder=drop_remainder)
-    evaluate_fn = make_evaluate(model, loss, eval_batch_size)
+    metrics = _metrics_of("make_epoch_and_evaluate", metrics, loss)
+    step = make_train_step(model, opt, loss, regularizer, augment=augment, metrics=metrics)
+    run_epoch = make_epoch(step, batch_size, shuffle=shuffle, drop_remainder=drop_remainder,
+                           metrics=metrics)
+    evaluate_fn = make_evaluate(model, loss, eval_batch_size, metrics)
 
     def epoch_and_evaluate(state, shuffle_key, epoch, train_x, train_y, dev, rows=None):
-        state, metrics = run_epoch(state, train_x, train_y,
-                                   jax.random.fold_in(shuffle_key, epoch), rows)
-        metrics = {f"train_{k}" if k != "finite" else k: v for k, v in metrics.items()}
+        state, values = run_epoch(state, train_x, train_y,
+                                  jax.random.fold_in(shuffle_key, epoch), rows)
+        values = {f"train_{k}" if k != "finite" else k: v for k, v in values.items()}
         if dev is not None:
             dev_metrics = evaluate_fn(state.params, state.model_state, *dev)
-            metrics.update({f"dev_{k}": v for k, v in dev_metrics.items()})
+            values.update({f"dev_{k}": v for k, v in dev_metrics.items()})
         lr = optim.learning_rate(state.opt_state)
         if lr is not None:  # plain optax optimizers record none
-            metrics["learning_rate"] = lr
-        return state, metrics
+            values["learning_rate"] = lr
+        return state, values
 
     return epoch_and_evaluate
 
@@ -307,15 +332,34 @@ def make_epoch_and_evaluate(model: Layer, opt: optax.GradientTransformation, los
 # ----------------------------------------------------------------------------- the data
 
 
+def _is_xy_pair(data) -> bool:
+    """An (x, y) pair of arrays, as opposed to a tuple of Datasets (decided by type)."""
+    return (isinstance(data, (tuple, list)) and len(data) == 2
+            and not any(_is_dataset(part) for part in data))
+
+
+def _is_dataset(data) -> bool:
+    return hasattr(data, "x") and hasattr(data, "y")
+
+
 def _as_xy(data, name: str):
     """(x, y) device arrays from a Dataset (`.x`, `.y`) or an (x, y) pair."""
-    if hasattr(data, "x") and hasattr(data, "y"):
+    if _is_dataset(data):
         x, y = data.x, data.y
-    elif isinstance(data, (tuple, list)) and len(data) == 2:
+    elif _is_xy_pair(data):
         x, y = data
     else:
-        raise TypeError(f"{name} must be a Dataset or an (x, y) pair, got {type(data).__name__}")
+        raise TypeError(f"{name} must be a Dataset or an (x, y) pair of arrays, got "
+                        f"{type(data).__name__}")
+    for part, value in (("x", x), ("y", y)):
+        kind = np.asarray(value).dtype.kind
+        if kind not in "biuf":
+            raise TypeError(f"{name} {part} must be an array of numbers, got dtype "
+                            f"{np.asarray(value).dtype}")
     x, y = jnp.asarray(x), jnp.asarray(y)
+    if x.ndim == 0 or y.ndim == 0:
+        raise ValueError(f"{name}: x and y need an example axis, got shapes {x.shape} and "
+                         f"{y.shape}")
     if x.shape[0] != y.shape[0]:
         raise ValueError(f"{name}: x has {x.shape[0]} examples but y has {y.shape[0]}")
     if x.shape[0] == 0:
@@ -323,14 +367,41 @@ def _as_xy(data, name: str):
     return x, y
 
 
+SPLITS = ("train", "dev", "test")
+
+
 def split_data(data):
-    """{"train": (x, y), "dev": ..., "test": ...} from a Splits, a Dataset or an (x, y) pair."""
+    """{"train": (x, y), "dev": ..., "test": ...} from a Splits (or any object with train /
+    dev / test), a tuple of 1-3 Datasets (train, dev, test), a Dataset or an (x, y) pair
+    of arrays (train only)."""
+    if data is None:
+        raise TypeError("data is None; pass a data.Splits, a Dataset, a (train, dev[, test]) "
+                        "tuple of Datasets or an (x, y) pair of arrays")
     if hasattr(data, "train"):
-        parts = {"train": data.train, "dev": getattr(data, "dev", None),
-                 "test": getattr(data, "test", None)}
+        parts = {name: getattr(data, name, None) for name in SPLITS}
+    elif isinstance(data, (tuple, list)) and not _is_xy_pair(data):
+        if not 1 <= len(data) <= 3 or not all(_is_dataset(p) or p is None for p in data):
+            raise TypeError("data: a tuple must be an (x, y) pair of arrays or (train, dev"
+                            "[, test]) Datasets, got a tuple of "
+                            f"{', '.join(type(p).__name__ for p in data)}")
+        parts = dict(zip(SPLITS, data))
     else:
         parts = {"train": data}
+    if parts.get("train") is None:
+        raise TypeError("data has no train split")
     return {name: _as_xy(part, name) for name, part in parts.items() if part is not None}
+
+
+def output_shape(model: Layer, input_shape) -> tuple:
+    """The model's output shape for one example (its `init` traced abstractly, no FLOPs)."""
+    found = []
+
+    def init(key):
+        params, state, shape = model.init(key, tuple(input_shape))
+        found.append(tuple(shape))
+        return params, state
+    jax.eval_shape(init, jax.random.key(0))
+    return found[0]
 
 
 # ------------------------------------------------------------------------------ the loop
@@ -348,19 +419,46 @@ class RunChecks(NamedTuple):
     epochs: int
     batch_size: int
     stopper: EarlyStopping | None  # early stopping, if asked for
-    tracker: EarlyStopping | None  # what picks the best epoch: stopper, else dev accuracy
+    tracker: EarlyStopping | None  # what picks the best epoch: stopper, else the default
     arrays: dict  # split name -> (x, y), from `split_data`
+    metrics: tuple  # ((name, Metric), ...), from `metrics.resolve`
 
 
-def check_run(where: str, data, *, epochs, batch_size, early_stopping, explode_factor,
-              eval_batch_size) -> RunChecks:
+def _tracker(where: str, stopper, arrays: dict, metrics: tuple) -> EarlyStopping | None:
+    """The monitor that picks the best epoch, with its name and direction resolved: the
+    stopper's, else dev accuracy when recorded, else dev loss (None without a dev set)."""
+    tracker = stopper or (EarlyStopping() if "dev" in arrays else None)
+    if tracker is None:
+        return None
+    recorded = [f"{split}_{name}" for split in ("train", "dev") if split in arrays
+                for name in ("loss", *dict(metrics))]
+    monitor = tracker.monitor or ("dev_accuracy" if "dev_accuracy" in recorded else "dev_loss")
+    if monitor not in recorded:
+        raise ValueError(f"{where}: early_stopping.monitor must be one of "
+                         f"{', '.join(sorted(recorded))}, got {monitor!r}")
+    check_choice(where, "early_stopping.mode", tracker.mode, ("auto", "min", "max"))
+    mode = tracker.mode
+    if mode == "auto":
+        mode = "max" if metrics_lib.maximized(monitor, metrics) else "min"
+    return tracker._replace(monitor=monitor, mode=mode)
+
+
+def check_run(where: str, data, *, loss, metrics, epochs, batch_size, early_stopping,
+              explode_factor, eval_batch_size) -> RunChecks:
     """Validate the arguments shared by `fit` and the ensembles; errors name `where`."""
     epochs = check_positive_int(where, "epochs", epochs)
     batch_size = check_positive_int(where, "batch_size", batch_size)
     check_positive_int(where, "eval_batch_size", eval_batch_size)
     check_range(where, "explode_factor", explode_factor, low=1.0, low_open=True)
+    if not callable(loss):
+        raise TypeError(f"{where}: loss must be a function (outputs, labels, *, reduction) "
+                        f"-> loss, got {type(loss).__name__}")
+    metrics = metrics_lib.resolve(where, metrics, loss)
     stopper = _early_stopping(where, early_stopping)
-    arrays = split_data(data)
+    try:
+        arrays = split_data(data)
+    except (TypeError, ValueError) as error:
+        raise type(error)(f"{where}: {error}") from None
     num_train = arrays["train"][0].shape[0]
     if batch_size > num_train:
         raise ValueError(f"{where}: batch_size ({batch_size}) is larger than the training set "
@@ -368,13 +466,19 @@ def check_run(where: str, data, *, epochs, batch_size, early_stopping, explode_f
     if stopper is not None and "dev" not in arrays:
         raise ValueError(f"{where}: early_stopping monitors the dev set; pass data with a dev "
                          "split")
-    tracker = stopper or (EarlyStopping() if "dev" in arrays else None)
-    known = {"train_loss", "train_accuracy"} | ({"dev_loss", "dev_accuracy"}
-                                                if "dev" in arrays else set())
-    if tracker is not None and tracker.monitor not in known:
-        raise ValueError(f"{where}: early_stopping.monitor must be one of "
-                         f"{', '.join(sorted(known))}, got {tracker.monitor!r}")
-    return RunChecks(epochs, batch_size, stopper, tracker, arrays)
+    tracker = _tracker(where, stopper, arrays, metrics)
+    stopper = tracker if stopper is not None else None
+    return RunChecks(epochs, batch_size, stopper, tracker, arrays, metrics)
+
+
+def check_data(where: str, arrays: dict, model: Layer, loss) -> None:
+    """`data.checks.check_training_data` for `model`'s output shape: one pass per split."""
+    input_shapes = {name: tuple(x.shape[1:]) for name, (x, _) in arrays.items()}
+    if len(set(input_shapes.values())) > 1:
+        raise ValueError(f"{where}: the splits' examples differ in shape: " + ", ".join(
+            f"{name} {shape}" for name, shape in input_shapes.items()))
+    outputs = output_shape(model, input_shapes["train"])
+    check_training_data(where, arrays, loss=loss, outputs=outputs)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -434,46 +538,113 @@ def _check_resumable(restored, config, path):
                          " differ); resume with the same settings or use another directory")
 
 
+_METADATA = ("progress", "stopped", "message", "initial_loss")
+_PROGRESS = tuple(f.name for f in dataclasses.fields(_Progress))
+
+
+def _saved_run(path: Path) -> dict:
+    """The metadata of the checkpoint at `path`, read without its tree."""
+    return checkpoint.restore(path).metadata or {}
+
+
+def _check_same_run(path: Path, saved: dict, run_id: dict, allow_changes) -> None:
+    changed = [name for name in fingerprint.differences(saved.get("fingerprint"), run_id)
+               if name not in allow_changes]
+    if changed:
+        raise checkpoint.CheckpointError(
+            f"fit: {path} was written by a different run ({', '.join(changed)} differ"
+            f"{'; it has no fingerprint' if not saved.get('fingerprint') else ''}); resume "
+            f"with the same settings, use another checkpoint_dir, or pass "
+            f"allow_changes={tuple(changed)!r} to continue it anyway")
+
+
+def _restore(path: Path, template: TrainState, run_id: dict, allow_changes):
+    """The checkpoint at `path` as a restored {"state", "best"} tree, checked: the same run
+    (fingerprint), complete metadata, the template's tree structure."""
+    try:
+        restored = checkpoint.restore(path, like={"state": template, "best": template})
+    except checkpoint.CheckpointError:
+        try:  # a different optimizer or model: name that instead of the array counts
+            saved = _saved_run(path)
+        except (checkpoint.CheckpointError, OSError):
+            raise  # the original error: the file itself is unreadable
+        _check_same_run(path, saved, run_id, allow_changes)
+        raise
+    meta = restored.metadata if isinstance(restored.metadata, dict) else {}
+    _check_same_run(path, meta, run_id, allow_changes)
+    missing = [name for name in _METADATA if name not in meta]
+    progress = meta.get("progress")
+    if not missing and (not isinstance(progress, dict) or set(progress) != set(_PROGRESS)):
+        missing = ["progress"]
+    if missing:
+        raise checkpoint.CheckpointError(
+            f"{path}: the checkpoint's metadata lacks or garbles {', '.join(missing)} (not "
+            "written by jaxdl's fit?); delete it or use another checkpoint_dir")
+    return restored
+
+
 def fit(model: Layer, opt: optax.GradientTransformation, loss: Callable, data, *, key,
         epochs: int, batch_size: int, regularizer: Callable | None = None,
-        early_stopping: int | EarlyStopping | None = None, augment: Callable | None = None,
-        callbacks: Sequence[Callable] = (), checkpoint_dir=None, checkpoint_every: int = 1,
-        resume: bool = False, config: dict | None = None, shuffle: bool = True,
+        metrics: dict | None = None, early_stopping: int | EarlyStopping | None = None,
+        augment: Callable | None = None, callbacks: Sequence[Callable] = (),
+        checkpoint_dir=None, checkpoint_every: int = 1, resume: bool = False,
+        allow_changes: Sequence[str] = (), config: dict | None = None, shuffle: bool = True,
         drop_remainder: bool = False, explode_factor: float = 3.0,
         eval_batch_size: int = 1000, verbose: bool = True) -> FitResult:
     """Train `model` with `opt` on `loss` (+ `regularizer`) and return a FitResult.
 
-    `data`: a `data.Splits` (train, dev, test), a Dataset or an (x, y) pair (train only).
+    `data`: a `data.Splits` (train, dev, test), a (train, dev[, test]) tuple of Datasets,
+    a Dataset or an (x, y) pair of arrays (train only); every split is validated once
+    (finite inputs, labels that fit the loss and the model's outputs) before training.
+    `metrics`: name -> `metrics.Metric` or function (outputs, labels) -> per-example
+    values, recorded per epoch as train_<name> / dev_<name> (default
+    `metrics.default_for(loss)`: accuracy for classification losses, none for mse).
     Each epoch is one compiled call (scan over mini-batches + dev evaluation), compiled
     once per fit. Guards: a NaN/inf loss or parameter, or an epoch train loss above
     `explode_factor` x the initial loss, stops training and keeps the last good state.
     `early_stopping`: a patience (int) or an EarlyStopping; needs a dev set; the result
-    then holds the best-dev-epoch params. `callbacks`: `fn(epoch, state, metrics)` called
-    after every epoch on the host; a returned dict is recorded in the history; raising
-    StopTraining ends the fit. `checkpoint_dir`: the full progress (with `config`) is saved
-    atomically every `checkpoint_every` epochs; `resume=True` continues from it
-    bit-identically. KeyboardInterrupt ends the fit gracefully with the last good state.
+    then holds the best-dev-epoch params. The best epoch is chosen on the monitor (default
+    dev accuracy when recorded, else dev loss). `callbacks`: `fn(epoch, state, metrics)`
+    called after every epoch on the host; a returned dict is recorded in the history;
+    raising StopTraining ends the fit. `checkpoint_dir`: the full progress (with `config`
+    and the run's fingerprint) is saved atomically every `checkpoint_every` epochs;
+    `resume=True` continues from it bit-identically, and refuses a checkpoint of a
+    different run (model, optimizer, loss, regularizer, augment, metrics, batching, key,
+    data: `fingerprint.FIELDS`) unless the fields that may differ are named in
+    `allow_changes`. KeyboardInterrupt ends the fit gracefully with the last good state.
     """
-    epochs, batch_size, stopper, tracker, arrays = check_run(
-        "fit", data, epochs=epochs, batch_size=batch_size, early_stopping=early_stopping,
-        explode_factor=explode_factor, eval_batch_size=eval_batch_size)
+    epochs, batch_size, stopper, tracker, arrays, metrics = check_run(
+        "fit", data, loss=loss, metrics=metrics, epochs=epochs, batch_size=batch_size,
+        early_stopping=early_stopping, explode_factor=explode_factor,
+        eval_batch_size=eval_batch_size)
     checkpoint_every = check_positive_int("fit", "checkpoint_every", checkpoint_every)
     if resume and checkpoint_dir is None:
         raise ValueError("fit: resume=True needs checkpoint_dir")
+    for name in allow_changes:
+        check_choice("fit", "allow_changes entry", name, fingerprint.FIELDS)
+    check_data("fit", arrays, model, loss)
     train_x, train_y = arrays["train"]
 
     epoch_and_evaluate = jax.jit(make_epoch_and_evaluate(
         model, opt, loss, regularizer, batch_size=batch_size, augment=augment,
-        shuffle=shuffle, drop_remainder=drop_remainder, eval_batch_size=eval_batch_size))
+        shuffle=shuffle, drop_remainder=drop_remainder, eval_batch_size=eval_batch_size,
+        metrics=metrics))
     shuffle_key = jax.random.fold_in(key, SHUFFLE)
 
-    evaluate_host = make_host_evaluate(model, loss, eval_batch_size)
+    evaluate_host = make_host_evaluate(model, loss, eval_batch_size, metrics)
     state = jax.jit(lambda k: init_state(model, opt, train_x.shape[1:], key=k))(key)
     best_state, progress = state, _Progress()
     ckpt_path = Path(checkpoint_dir) / CHECKPOINT_FILE if checkpoint_dir is not None else None
+    run_id = None
+    if ckpt_path is not None:
+        run_id = fingerprint.of_run(
+            model=model, opt=opt, loss=loss, regularizer=regularizer, augment=augment,
+            metrics=metrics, key=key, arrays=arrays,
+            batching={"batch_size": batch_size, "shuffle": shuffle,
+                      "drop_remainder": drop_remainder})
     stopped, message = "completed", ""
-    if resume and ckpt_path.exists():
-        restored = checkpoint.restore(ckpt_path, like={"state": state, "best": state})
+    if resume and (ckpt_path.exists() or ckpt_path.is_symlink()):
+        restored = _restore(ckpt_path, state, run_id, allow_changes)
         _check_resumable(restored, config, ckpt_path)
         state, best_state = restored.tree["state"], restored.tree["best"]
         meta = restored.metadata
@@ -488,34 +659,36 @@ def fit(model: Layer, opt: optax.GradientTransformation, loss: Callable, data, *
             checkpoint.save(ckpt_path, {"state": state, "best": best_state}, config,
                             metadata={"progress": dataclasses.asdict(progress),
                                       "stopped": stopped, "message": message,
-                                      "initial_loss": initial_loss})
+                                      "initial_loss": initial_loss, "fingerprint": run_id})
 
     bar = _progress_bar(epochs, progress.epoch, verbose)
+    shown = dict.fromkeys(["train_loss", *(f"train_{name}" for name, _ in metrics[:1]),
+                           *([tracker.monitor] if tracker else [])])
     try:
         while stopped == "completed" and progress.epoch < epochs:
             epoch = progress.epoch + 1
             start = time.perf_counter()
-            new_state, metrics = epoch_and_evaluate(state, shuffle_key, epoch, train_x,
-                                                    train_y, arrays.get("dev"))
-            metrics = {k: v.item() for k, v in jax.device_get(metrics).items()}
-            rejected = _guard(metrics, epoch, initial_loss, explode_factor)
+            new_state, values = epoch_and_evaluate(state, shuffle_key, epoch, train_x,
+                                                   train_y, arrays.get("dev"))
+            values = {k: v.item() for k, v in jax.device_get(values).items()}
+            rejected = _guard(values, epoch, initial_loss, explode_factor)
             if rejected:
                 stopped, message = rejected
                 break
-            del metrics["finite"]
+            del values["finite"]
             wall_time = progress.wall_time + time.perf_counter() - start
-            metrics = {"epoch": epoch, **metrics, "wall_time": wall_time}
+            values = {"epoch": epoch, **values, "wall_time": wall_time}
             for callback in callbacks:
                 try:
-                    recorded = callback(epoch, new_state, metrics)
+                    recorded = callback(epoch, new_state, values)
                 except StopTraining as reason:
                     stopped, message = "callback", f"epoch {epoch}: {reason}"
                     continue
                 if recorded is not None and not isinstance(recorded, dict):
                     raise TypeError(f"fit: callback {callback!r} must return None or a dict "
                                     f"of values to record, got {type(recorded).__name__}")
-                metrics.update(recorded or {})
-            new_progress = progress.after(metrics, tracker)
+                values.update(recorded or {})
+            new_progress = progress.after(values, tracker)
             new_best = new_state if new_progress.best_epoch == epoch else best_state
             if stopper is not None and new_progress.wait >= stopper.patience:
                 stopped, message = "early_stopping", (
@@ -524,8 +697,7 @@ def fit(model: Layer, opt: optax.GradientTransformation, loss: Callable, data, *
                     f"({new_progress.best_value:.4g})")
             state, best_state, progress = new_state, new_best, new_progress  # commit the epoch
             bar.update(1)
-            bar.set_postfix({k: f"{metrics[k]:.4f}" for k in
-                             ("train_loss", "train_accuracy", "dev_accuracy") if k in metrics})
+            bar.set_postfix({k: f"{values[k]:.4f}" for k in shown if k in values})
             if epoch % checkpoint_every == 0 or stopped != "completed" or epoch == epochs:
                 save_checkpoint()
     except KeyboardInterrupt:

@@ -213,17 +213,19 @@ def shrink(space: dict, values: dict, *, margin: float = 0.1) -> dict:
 class SearchResult(NamedTuple):
     """A search's trials: `table` (one row per trial and seed, with "round" and "trial"),
     `best` (the row with the best monitored value), `results` (the EnsembleResult of each
-    sweep call), `spaces` (the space of each round), `monitor` (the ranking column)."""
+    sweep call), `spaces` (the space of each round), `monitor` (the ranking column),
+    `maximize` (whether larger values of it rank first)."""
 
     table: list
     best: dict
     results: list
     spaces: list
     monitor: str
+    maximize: bool = True
 
     def top(self, n: int = 10) -> list:
         """The n best rows by the monitored value (NaN last)."""
-        return ensemble.ranked(self.table, self.monitor)[:n]
+        return ensemble.ranked(self.table, self.monitor, self.maximize)[:n]
 
 
 def _structural(space: dict) -> list:
@@ -236,8 +238,10 @@ def run_trials(model, make_opt, loss, data, *, space: dict, values: dict, key, e
                **sweep_kwargs) -> SearchResult:
     """Train the trials `values` (name -> one value per trial): one `ensemble.sweep` per
     combination of structural values, its numeric values zipped and vmapped, at most
-    `members_per_call` members at a time. `monitor` ranks the rows (default
-    best_dev_accuracy, or final_train_loss without a dev set)."""
+    `members_per_call` members at a time. `monitor` ranks the rows (a table column;
+    default: the sweeps' own, i.e. the early-stopping monitor at each trial's best epoch:
+    best_dev_accuracy when accuracy is recorded, else best_dev_loss, or final_train_loss
+    without a dev set); its direction follows the metric (`metrics.maximized`)."""
     space = _check_space("run_trials", space)
     structural = _structural(space)
     numeric = [n for n in space if n not in structural]
@@ -260,9 +264,14 @@ def run_trials(model, make_opt, loss, data, *, space: dict, values: dict, key, e
                 rows.append({"round": round_index, "trial": trial,
                              **{k: v for k, v in row.items() if k != "trial"}})
     rows.sort(key=lambda r: (r["trial"], r["seed"]))
-    monitor = monitor or ("best_dev_accuracy" if "best_dev_accuracy" in rows[0]
-                          else "final_train_loss")
-    return SearchResult(rows, ensemble.ranked(rows, monitor)[0], results, [space], monitor)
+    monitor = monitor or results[0].monitor
+    if monitor not in rows[0]:
+        columns = [k for k in rows[0] if k.startswith(("best_", "final_"))]
+        raise ValueError(f"run_trials: monitor {monitor!r} is not a table column; choose "
+                         f"one of {', '.join(columns)}")
+    maximize = ensemble.maximize(monitor, results[0].metrics)
+    return SearchResult(rows, ensemble.ranked(rows, monitor, maximize)[0], results, [space],
+                        monitor, maximize)
 
 
 def random_search(model, make_opt, loss, data, *, space: dict, trials: int, key,
@@ -318,8 +327,8 @@ def coarse_to_fine(model, make_opt, loss, data, *, space: dict, trials: int, key
             best = found.top(keep)
             current = shrink(current, {n: [row[n] for row in best] for n in current},
                              margin=margin)
-    return SearchResult(rows, ensemble.ranked(rows, found.monitor)[0], results, spaces,
-                        found.monitor)
+    return SearchResult(rows, ensemble.ranked(rows, found.monitor, found.maximize)[0],
+                        results, spaces, found.monitor, found.maximize)
 
 
 def to_json(found: SearchResult) -> dict:
