@@ -55,6 +55,7 @@ def test_train_step_is_one_gradient_step_on_the_masked_objective():
     assert int(new_state.step) == 1 and int(metrics["count"]) == 3
 
 
+@pytest.mark.parity  # the scanned epoch and the step are different programs
 def test_full_batch_epoch_equals_one_step_and_partial_batches_are_masked():
     model = nn.dense(3)
     ds = blobs(10)

@@ -141,6 +141,7 @@ def search(splits, **kwargs):
                               **options)
 
 
+@pytest.mark.parity  # chunked and unchunked trials are different (vmapped) programs
 def test_random_search_loops_structural_choices_and_chunked_trials_equal_unchunked(
         blob_splits):
     found = search(blob_splits)
@@ -151,6 +152,8 @@ def test_random_search_loops_structural_choices_and_chunked_trials_equal_unchunk
             assert row[name] == pytest.approx(values[name][row["trial"]], rel=1e-12)
     assert len(found.results) == len(set(values["width"]))  # one program per width
     chunked = search(blob_splits, members_per_call=2)
+    # measured equal to the bit on SSE4_2, AVX2 and AVX-512 CPUs; the tolerances leave
+    # room for another CPU's rounding (an accuracy changes only if a prediction flips)
     for a, b in zip(found.table, chunked.table):
         assert a["best_dev_accuracy"] == pytest.approx(b["best_dev_accuracy"], abs=1e-6)
         assert a["final_train_loss"] == pytest.approx(b["final_train_loss"], rel=1e-5)
