@@ -51,6 +51,7 @@ def make_opt(hp):  # module level: one compiled sweep program shared by the test
 # ----------------------------------------------------------------------------- members
 
 
+@pytest.mark.parity  # ensemble members vs solo runs: different programs
 def test_member_i_equals_a_solo_fit_with_key_fold_in_i(blob_splits):
     ens = ens_fit(blob_splits, epochs=7)  # 7 epochs x 8 steps = 56 steps, with dropout
     assert int(ens.state.step[0]) == 56
@@ -65,6 +66,7 @@ def test_member_i_equals_a_solo_fit_with_key_fold_in_i(blob_splits):
     assert max_diff(member(ens.params, 0), member(ens.params, 1)) > 1e-3  # members differ
 
 
+@pytest.mark.parity  # ensemble members vs solo runs: different programs
 def test_batchnorm_members_keep_their_own_running_statistics(blob_splits):
     model = nn.serial(nn.dense(8), nn.batchnorm(), nn.relu, nn.dense(3))
     ens = ens_fit(blob_splits, model=model, members=2, epochs=2)
@@ -74,6 +76,7 @@ def test_batchnorm_members_keep_their_own_running_statistics(blob_splits):
     assert max_diff(member(ens.model_state, 0), member(ens.model_state, 1)) > 1e-4
 
 
+@pytest.mark.parity
 @pytest.mark.parametrize("strategy", ["vmap", "sequential"])
 def test_batchnorm_adam_members_agree_with_solo_runs_to_rounding(strategy):
     """The README's claim, measured on digits (MLP 64-128(bn)-64-10, Adam 1e-3, 10 epochs):
@@ -113,6 +116,7 @@ def test_same_order_shares_batches_and_bootstrap_resamples(blob_splits):
     assert max_diff(member(boot.params, 1), solo.params) < 1e-5
 
 
+@pytest.mark.parity  # ensemble members vs solo runs: different programs
 def test_per_member_early_stopping_matches_solo_runs(blob_splits):
     stopper = train.EarlyStopping(patience=2, min_delta=0.02)
     ens = ens_fit(blob_splits, members=3, epochs=12, early_stopping=stopper)
@@ -156,6 +160,7 @@ def test_trials_grid_and_zip_crossed_with_seeds():
     assert seeds.tolist() == [5, 5]
 
 
+@pytest.mark.parity  # ensemble members vs solo runs: different programs
 def test_sweep_trials_equal_runs_with_those_values_and_new_values_do_not_recompile(
         blob_splits):
     traced = []
@@ -202,6 +207,7 @@ def test_static_hyperparameters_build_one_program_each(blob_splits):
     assert set(seen) == {4, 8} and all(isinstance(w, int) for w in seen)
 
 
+@pytest.mark.parity  # ensemble members vs solo runs: different programs
 def test_chunks_groups_and_strategies_give_the_same_members(blob_splits):
     reference = ens_fit(blob_splits, members=5, epochs=2, chunk_size=5)
     for options in ({"chunk_size": 2}, {"members_per_call": 2, "chunk_size": 1},

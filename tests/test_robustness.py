@@ -320,6 +320,7 @@ def test_fingerprint_descriptions_see_hyperparameters_in_closures():
 # ----------------------------------------------------------------------------- interruption, keys
 
 
+@pytest.mark.parity  # the interrupted member vs a solo run
 def test_interrupted_ensemble_keeps_the_members_trained_so_far(monkeypatch, blob_splits):
     real_bar = train._progress_bar
 
