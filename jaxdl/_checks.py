@@ -4,6 +4,7 @@ Hyperparameters may be Python numbers, concrete arrays, or tracers (inside `jit`
 so that sweeps vary them without recompiling). Concrete values are checked at
 construction time and a bad one raises a `ValueError` that names the function, the
 argument and the allowed range; tracers cannot be inspected and pass through unchecked.
+NaN and +-inf are never accepted: no hyperparameter is meaningful at infinity.
 """
 
 from __future__ import annotations
@@ -32,23 +33,27 @@ def _interval(low, high, low_open, high_open) -> str:
 
 def check_range(where: str, name: str, value, *, low=None, high=None,
                 low_open: bool = False, high_open: bool = False):
-    """Raise ValueError unless every concrete entry of `value` lies in the interval.
+    """Raise ValueError unless every concrete entry of `value` is finite and in the interval.
 
     `where` names the function (e.g. "dropout"), `name` the argument (e.g. "keep_prob").
-    NaN is always rejected. Returns `value` unchanged so calls can be inlined.
+    NaN and +-inf are always rejected ("sgd: lr must be a finite number in [0, inf), got
+    inf"); NaN or a finite value outside the interval gives "sgd: lr must be in [0, inf),
+    got -0.1". Returns `value` unchanged so calls can be inlined.
     """
     values = concrete_values(value)
     if values is None:
         return value
-    bad = np.isnan(values)
+    infinite = np.isinf(values)
+    bad = infinite | np.isnan(values)
     if low is not None:
         bad |= values <= low if low_open else values < low
     if high is not None:
         bad |= values >= high if high_open else values > high
     if np.any(bad):
         shown = value if values.ndim == 0 else values[bad].tolist()
-        raise ValueError(f"{where}: {name} must be in "
-                         f"{_interval(low, high, low_open, high_open)}, got {shown}")
+        what = "a finite number in" if np.any(infinite) else "in"
+        raise ValueError(f"{where}: {name} must be {what} "
+                         f"{_interval(low, high, low_open, high_open)}, got {shown!s}")
     return value
 
 

@@ -3,7 +3,7 @@
 By default only weights (leaves named `w`) are penalized, not biases or batch-norm scales;
 `mask` is a function `params -> pytree of bools` choosing the penalized leaves
 (`lambda p: jax.tree.map(lambda _: True, p)` penalizes everything). Strengths may be
-traced arrays, so a sweep vmaps over them.
+traced arrays, so a sweep vmaps over them; concrete ones must be finite and >= 0.
 """
 
 from __future__ import annotations
@@ -55,6 +55,8 @@ def l0(lam, *, eps=1e-2, mask=weights_only) -> Regularizer:
 
 def elastic_net(l1_lam, l2_lam, *, mask=weights_only) -> Regularizer:
     """R = l1_lam * sum |w| + l2_lam / 2 * sum w^2 (Zou & Hastie, 2005)."""
+    check_range("elastic_net", "l1_lam", l1_lam, low=0.0)
+    check_range("elastic_net", "l2_lam", l2_lam, low=0.0)
     return combine(l1(l1_lam, mask=mask), l2(l2_lam, mask=mask))
 
 

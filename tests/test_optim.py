@@ -824,6 +824,79 @@ def test_invalid_hyperparameters_raise_naming_the_argument(make, match):
         make()
 
 
+NEG_SCHEDULE = lambda c: -0.1 * jnp.ones(())                  # noqa: E731
+NEG_LATER = lambda c: 0.1 - 1e-3 * jnp.asarray(c, jnp.float32)   # noqa: E731  < 0 from step 101
+LR_TAKERS = {"sgd": optim.sgd, "momentum": optim.momentum, "nesterov": optim.nesterov,
+             "adagrad": optim.adagrad, "rmsprop": optim.rmsprop, "adam": optim.adam}
+
+
+@pytest.mark.parametrize("name", sorted(LR_TAKERS))
+@pytest.mark.parametrize("lr, match", [
+    (float("inf"), r"lr must be a finite number in \[0, inf\), got inf$"),
+    (-float("inf"), r"lr must be a finite number in \[0, inf\), got -inf$"),
+    (float("nan"), r"lr must be in \[0, inf\), got nan$"),
+    (np.float32(np.inf), r"lr must be a finite number in \[0, inf\), got inf$"),
+    (jnp.array(jnp.inf), r"lr must be a finite number in \[0, inf\)"),
+    (NEG_SCHEDULE, r"lr \(a schedule\) at step 0 must be in \[0, inf\), got -0.1"),
+    (NEG_LATER, r"lr \(a schedule\) at step 1000 must be in \[0, inf\), got -0.9"),
+    (lambda c: jnp.inf * jnp.ones(()),
+     r"lr \(a schedule\) at step 0 must be a finite number in \[0, inf\), got inf"),
+    (lambda c: jnp.where(c >= 10, jnp.nan, 0.1),
+     r"lr \(a schedule\) at step 10 must be in \[0, inf\), got nan"),
+    (lambda c: 1.0 / (c - 1.0),
+     r"lr \(a schedule\) at step 0 must be in \[0, inf\), got -1.0"),
+], ids=["inf", "-inf", "nan", "np.float32-inf", "array-inf", "negative-schedule",
+        "negative-later", "inf-schedule", "nan-at-step-10", "pole-schedule"])
+def test_non_finite_or_negative_learning_rates_are_rejected(name, lr, match):
+    with pytest.raises(ValueError, match=f"^{name}: " + match):
+        LR_TAKERS[name](lr)
+
+
+def test_schedules_reject_infinite_parameters():
+    for make, match in [
+        (lambda: S.constant(float("inf")), r"constant: value must be a finite number in \[0"),
+        (lambda: S.step_decay(np.inf, 0.5, 10), r"step_decay: lr0 must be a finite number"),
+        (lambda: S.step_decay(0.1, 0.5, np.inf), r"step_decay: every must be a finite number"),
+        (lambda: S.step_decay(0.1, 0.5, 10, start=np.inf), r"step_decay: start must be a fin"),
+        (lambda: S.exponential(0.1, k=np.inf), r"exponential: k must be a finite number"),
+        (lambda: S.exponential(np.nan, rate=0.5), r"exponential: lr0 must be in \[0, inf\)"),
+        (lambda: S.inverse_time(0.1, np.inf), r"inverse_time: k must be a finite number"),
+        (lambda: S.inverse_time(0.1, 1.0, every=np.inf), r"inverse_time: every must be a fin"),
+        (lambda: S.per_epoch_power(np.inf), r"per_epoch_power: lr0 must be a finite number"),
+        (lambda: S.inverse_sqrt(0.1, k=np.inf), r"inverse_sqrt: k must be a finite number"),
+        (lambda: S.piecewise_constant([5], [0.1, np.inf]),
+         r"piecewise_constant: values must be a finite number in \[0, inf\), got \[inf\]"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            make()
+
+
+def test_learning_rate_checks_let_valid_and_traced_values_through():
+    # valid schedules, including ones that only work on arrays, are accepted
+    for lr in (S.exponential(0.1, k=0.01), S.piecewise_constant([5], [0.1, 0.01]),
+               lambda c: 0.1 * jnp.ones(()), lambda c: jnp.maximum(0.1 - 1e-4 * c, 0.0)):
+        for make in LR_TAKERS.values():
+            make(lr)
+    # a schedule that raises when probed is not judged here: the optimizer's calls raise
+    by_dict = lambda c: {0: 0.1}[c]  # noqa: E731  (jax arrays are unhashable)
+    opt = optim.sgd(by_dict)
+    with pytest.raises(TypeError, match="unhashable"):
+        opt.init({"w": jnp.ones(2)})
+    # traced learning rates and schedule parameters pass through unchecked, in jit and vmap
+    params = {"w": jnp.ones(2)}
+
+    def first_step(lr):
+        opt = optim.adam(S.exponential(lr, k=0.1))
+        return opt.update({"w": jnp.ones(2)}, opt.init(params), params)[0]["w"]
+
+    steps = jax.jit(jax.vmap(first_step))(jnp.array([0.1, 0.2, jnp.inf]))
+    np.testing.assert_allclose(steps[:2], [[-0.1, -0.1], [-0.2, -0.2]], rtol=1e-5)
+    assert np.all(np.isinf(steps[2]))                    # nothing checked a traced inf
+    sweep = jax.jit(jax.vmap(lambda lr: optim.sgd(lr).update(
+        {"w": jnp.ones(2)}, optim.sgd(lr).init(params))[0]["w"]))
+    np.testing.assert_allclose(sweep(jnp.array([0.1, 0.5])), [[-0.1, -0.1], [-0.5, -0.5]])
+
+
 def test_non_integer_structural_arguments_raise_type_error():
     with pytest.raises(TypeError, match="inverse_sqrt: steps_per_epoch must be an integer"):
         S.inverse_sqrt(0.1, steps_per_epoch=2.5)

@@ -61,3 +61,29 @@ def test_negative_strength_is_rejected():
         regularizers.l2(-0.1)
     with pytest.raises(ValueError, match=r"l0: eps must be in \(0, inf\)"):
         regularizers.l0(1.0, eps=0.0)
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: regularizers.l1(float("inf")), r"l1: lam must be a finite number in \[0, inf\), got inf"),
+    (lambda: regularizers.l2(float("inf")), r"l2: lam must be a finite number in \[0, inf\), got inf"),
+    (lambda: regularizers.l2(-float("inf")), r"l2: lam must be a finite number in \[0, inf\), got -inf"),
+    (lambda: regularizers.l1(float("nan")), r"l1: lam must be in \[0, inf\), got nan"),
+    (lambda: regularizers.l1(-0.5), r"l1: lam must be in \[0, inf\), got -0.5"),
+    (lambda: regularizers.l0(np.inf), r"l0: lam must be a finite number in"),
+    (lambda: regularizers.l0(1.0, eps=np.inf), r"l0: eps must be a finite number in \(0, inf\)"),
+    (lambda: regularizers.l0(float("nan")), r"l0: lam must be in \[0, inf\), got nan"),
+    (lambda: regularizers.elastic_net(np.inf, 0.1),
+     r"elastic_net: l1_lam must be a finite number in \[0, inf\), got inf"),
+    (lambda: regularizers.elastic_net(0.1, -1.0), r"elastic_net: l2_lam must be in \[0, inf\)"),
+    (lambda: regularizers.elastic_net(0.1, float("nan")), r"elastic_net: l2_lam must be in"),
+    (lambda: regularizers.l2(jnp.array([1e-3, jnp.inf])), r"l2: lam must be a finite number in"),
+])
+def test_non_finite_or_negative_strengths_are_rejected_naming_the_argument(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_traced_strengths_are_not_checked():
+    # a traced inf cannot be inspected at construction: the penalty is computed as given
+    value = jax.jit(lambda lam: regularizers.l1(lam)(PARAMS))(jnp.float32(jnp.inf))
+    assert np.isinf(float(value))

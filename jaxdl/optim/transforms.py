@@ -9,9 +9,10 @@ the docstring, so a reader sees the textbook update and a user mixes it freely w
   leaf's dtype; nothing mutates its inputs.
 * Hyperparameters are data (DESIGN.md, principle 4): every numeric hyperparameter may be a
   Python float, a concrete array or a tracer, so a sweep `vmap`s over them without
-  recompiling; concrete values are validated at construction. A learning rate `lr` may also
-  be a schedule, a function of the int32 step count (see `jaxdl.optim.schedules`); update
-  number k (k = 0, 1, ...) uses `lr(k)`, as in optax.
+  recompiling; concrete values are validated at construction (finite, in range). A learning
+  rate `lr` may also be a schedule, a function of the int32 step count (see
+  `jaxdl.optim.schedules`); update number k (k = 0, 1, ...) uses `lr(k)`, as in optax. A
+  schedule is checked at construction by its values at steps 0, 1, 10, 100 and 1000.
 * Every optimizer that takes `lr` keeps in its state `count` (int32 scalar, updates done so
   far) and `lr` (the learning rate used by the most recent update; at init, the learning
   rate of step 0); `learning_rate(opt_state)` finds it inside any chained state, for the
@@ -61,7 +62,7 @@ import numpy as np
 import optax
 from jax.tree_util import DictKey, GetAttrKey
 
-from jaxdl._checks import check_choice, check_range
+from jaxdl._checks import check_choice, check_range, concrete_values
 from jaxdl.nn.layer import weights_only
 from jaxdl.optim.schedules import Schedule
 
@@ -83,6 +84,31 @@ def _increment(count):
 def _lr_at(lr: ScalarOrSchedule, count) -> jax.Array:
     """The learning rate of update number `count`: a schedule evaluated there, or `lr`."""
     return jnp.asarray(lr(count) if callable(lr) else lr, dtype=float)
+
+
+_PROBE_STEPS = (0, 1, 10, 100, 1000)
+
+
+def _check_lr(where: str, lr: ScalarOrSchedule) -> ScalarOrSchedule:
+    """Validate a learning rate at construction: finite and >= 0.
+
+    A number or array goes through `check_range`; a schedule is evaluated on the host at
+    the counts `_PROBE_STEPS` (int32, as the optimizer calls it), and a negative or
+    non-finite value there raises, e.g. "sgd: lr (a schedule) at step 0 must be in [0,
+    inf), got -0.1". A schedule that returns a tracer (its parameters are traced) or
+    raises when called outside the optimizer is not checked here.
+    """
+    if not callable(lr):
+        return check_range(where, "lr", lr, low=0.0)
+    for step in _PROBE_STEPS:
+        try:
+            value = lr(jnp.asarray(step, jnp.int32))
+        except Exception:  # noqa: BLE001 -- e.g. needs tracing; init/update will call it
+            return lr
+        if concrete_values(value) is None:
+            return lr
+        check_range(where, f"lr (a schedule) at step {step}", np.asarray(value), low=0.0)
+    return lr
 
 
 def _start(lr: ScalarOrSchedule) -> tuple[jax.Array, jax.Array]:
@@ -161,7 +187,7 @@ def sgd(lr: ScalarOrSchedule) -> optax.GradientTransformation:
 
     Twin: `optax.sgd(lr)` (identical, also under a schedule).
     """
-    check_range("sgd", "lr", lr, low=0.0)
+    _check_lr("sgd", lr)
 
     def init(params):
         del params
@@ -190,7 +216,7 @@ def momentum(lr: ScalarOrSchedule, mu=0.9, form: str = "classic", *,
     constant lr (the classic form keeps lr inside v, optax outside: under a schedule they
     differ by definition). EWA steps are (1 - mu) times the classic ones for the same lr.
     """
-    check_range("momentum", "lr", lr, low=0.0)
+    _check_lr("momentum", lr)
     check_range("momentum", "mu", mu, low=0.0, high=1.0, high_open=True)
     check_choice("momentum", "form", form, ("classic", "ewa"))
     if bias_correction and form != "ewa":
@@ -226,7 +252,7 @@ def nesterov(lr: ScalarOrSchedule, mu=0.9) -> optax.GradientTransformation:
     which needs no copy of the old velocity. mu in [0, 1). Twin:
     `optax.sgd(lr, momentum=mu, nesterov=True)` (constant lr).
     """
-    check_range("nesterov", "lr", lr, low=0.0)
+    _check_lr("nesterov", lr)
     check_range("nesterov", "mu", mu, low=0.0, high=1.0, high_open=True)
 
     def init(params):
@@ -252,7 +278,7 @@ def adagrad(lr: ScalarOrSchedule, eps=1e-7, initial_accumulator=0.0
     square root (g / sqrt(cache + eps)) and returns 0 where cache is 0: the same rule for
     eps = 0, and within eps / sqrt(cache) (relative) otherwise.
     """
-    check_range("adagrad", "lr", lr, low=0.0)
+    _check_lr("adagrad", lr)
     check_range("adagrad", "eps", eps, low=0.0)
     check_range("adagrad", "initial_accumulator", initial_accumulator, low=0.0)
 
@@ -280,7 +306,7 @@ def rmsprop(lr: ScalarOrSchedule, decay=0.9, eps=1e-7, eps_in_sqrt: bool = False
     decay in [0, 1). Twin: `optax.rmsprop(lr, decay=decay, eps=eps, eps_in_sqrt=eps_in_sqrt)`
     (mind optax's defaults eps=1e-8, eps_in_sqrt=True).
     """
-    check_range("rmsprop", "lr", lr, low=0.0)
+    _check_lr("rmsprop", lr)
     check_range("rmsprop", "decay", decay, low=0.0, high=1.0, high_open=True)
     check_range("rmsprop", "eps", eps, low=0.0)
 
@@ -313,7 +339,7 @@ def adam(lr: ScalarOrSchedule, b1=0.9, b2=0.999, eps=1e-8, *, bias_correction: b
     b1, b2 in [0, 1).
     Twin: `optax.adam(lr, b1=b1, b2=b2, eps=eps, eps_root=0.0)`; the uncorrected rule has none.
     """
-    check_range("adam", "lr", lr, low=0.0)
+    _check_lr("adam", lr)
     check_range("adam", "b1", b1, low=0.0, high=1.0, high_open=True)
     check_range("adam", "b2", b2, low=0.0, high=1.0, high_open=True)
     check_range("adam", "eps", eps, low=0.0)
