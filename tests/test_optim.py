@@ -184,7 +184,7 @@ def test_trajectory_matches_optax_float64(case, problem):
 @pytest.mark.parametrize("problem", sorted(PROBLEMS))
 @pytest.mark.parametrize("case", sorted(PARITY))
 def test_short_trajectory_matches_optax_float32(case, problem):
-    """The float32 programs (what users run) agree over SHORT = 100 steps: measured <= 5e-7
+    """The float32 programs (what users run) agree over SHORT = 100 steps: measured <= 7e-7
     on SSE4_2, AVX2 and AVX-512 CPUs, asserted to 1e-5. Longer float32 runs are not
     compared: rounding that differs from CPU to CPU is amplified by the dynamics."""
     ours, theirs = ours_and_optax(case, problem, SHORT, False)
