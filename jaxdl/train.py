@@ -145,8 +145,8 @@ def _metrics_of(where: str, metrics, loss) -> tuple:
 
 def finalized(means: dict, metrics: tuple) -> dict:
     """`means` with each metric's `finalize` applied (RMSE = sqrt of the mean squared error)."""
-    return {k: (dict(metrics)[k].result(v) if k in dict(metrics) else v)
-            for k, v in means.items()}
+    known = dict(metrics)
+    return {k: known[k].result(v) if k in known else v for k, v in means.items()}
 
 
 def make_train_step(model: Layer, opt: optax.GradientTransformation, loss: Callable,
