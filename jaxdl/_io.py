@@ -3,9 +3,27 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import tempfile
 from pathlib import Path
+
+
+def temp_prefix(path: Path) -> str:
+    """The name prefix of `atomic_write`'s temporary files for `path`."""
+    return f".{path.name}."
+
+
+def remove_stale_temp_files(path, *, suffix: str = ".tmp") -> list[Path]:
+    """Delete the temporary files that writers of `path` killed mid-write left behind
+    (only names of `atomic_write`'s own pattern `.NAME.*SUFFIX` beside `path`); returns
+    them. Two writers of one path at once are not supported, so every such file is stale."""
+    path = Path(path)
+    stale = [p for p in path.parent.glob(f"{glob.escape(temp_prefix(path))}*{suffix}")
+             if p.is_file()]
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
 
 
 @contextlib.contextmanager
@@ -18,7 +36,7 @@ def atomic_write(path, *, suffix: str = ".tmp"):
     is untouched.
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(path), suffix=suffix)
     try:
         with os.fdopen(fd, "wb") as file:
             yield file

@@ -1,5 +1,15 @@
 """Checkpoints: exact round trips, atomic writes, clear errors on bad files."""
 
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import zipfile
+from pathlib import Path
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -90,10 +100,130 @@ def test_missing_and_corrupt_files_are_named(tmp_path):
         checkpoint.restore(tmp_path / "nothing.npz")
     bad = tmp_path / "bad.npz"
     bad.write_bytes(b"not a checkpoint")
-    with pytest.raises(checkpoint.CheckpointError, match="bad.npz is not a readable jaxdl "
-                                                         "checkpoint"):
+    with pytest.raises(checkpoint.CheckpointError, match="bad.npz is not a jaxdl checkpoint"):
         checkpoint.restore(bad)
     good = checkpoint.save(tmp_path / "cut.npz", {"w": jnp.ones(1000)})
     good.write_bytes(good.read_bytes()[:500])
     with pytest.raises(checkpoint.CheckpointError, match="cut.npz"):
         checkpoint.restore(good)
+
+
+def _rewrite_meta(path: Path, edit) -> None:
+    """Rewrite the checkpoint's metadata entry with `edit(meta dict) -> meta dict or bytes`."""
+    with np.load(path) as npz:
+        payload = {name: npz[name] for name in npz.files}
+    meta = json.loads(bytes(payload[checkpoint._META]).decode())
+    new = edit(meta)
+    raw = new if isinstance(new, bytes) else json.dumps(new).encode()
+    payload[checkpoint._META] = np.frombuffer(raw, dtype=np.uint8)
+    with open(path, "wb") as file:
+        np.savez(file, **payload)
+
+
+def _flip_middle(path: Path) -> None:
+    raw = bytearray(path.read_bytes())
+    for i in range(len(raw) // 2, len(raw) // 2 + 64):
+        raw[i] ^= 0xFF
+    path.write_bytes(bytes(raw))
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda p: p.write_bytes(p.read_bytes()[: len(p.read_bytes()) // 2]),
+     r"is not a jaxdl checkpoint \(not an \.npz archive"),
+    (_flip_middle, r"(is truncated or corrupt|is not a jaxdl checkpoint|does not match)"),
+    (lambda p: p.write_bytes(os.urandom(5000)), r"is not a jaxdl checkpoint"),
+    (lambda p: p.write_bytes(b""), r"is not a jaxdl checkpoint"),
+    (lambda p: _rewrite_meta(p, lambda m: b"{not json"), r"metadata entry is not valid JSON"),
+    (lambda p: _rewrite_meta(p, lambda m: {k: v for k, v in m.items() if k != "tree"}),
+     r"metadata has no tree description"),
+    (lambda p: _rewrite_meta(p, lambda m: {**m, "format": 99}),
+     r"has checkpoint format 99; this jaxdl reads format 1"),
+])
+def test_every_kind_of_damage_is_one_line_naming_the_file(tmp_path, damage, message):
+    path = checkpoint.save(tmp_path / "c.npz", {"w": jnp.arange(4000.0), "b": jnp.ones(3)})
+    damage(path)
+    with pytest.raises(checkpoint.CheckpointError, match=message) as caught:
+        checkpoint.restore(path)
+    text = str(caught.value)
+    assert str(path) in text and "\n" not in text and "allow_pickle" not in text
+
+
+def test_a_npz_without_jaxdl_metadata_and_a_directory_are_named(tmp_path):
+    plain = tmp_path / "plain.npz"
+    np.savez(plain, a=np.ones(3))
+    with pytest.raises(checkpoint.CheckpointError, match="has no __jaxdl_checkpoint__ entry"):
+        checkpoint.restore(plain)
+    (tmp_path / "dir.npz").mkdir()
+    with pytest.raises(checkpoint.CheckpointError, match="dir.npz is a directory, not a "
+                                                         "checkpoint file"):
+        checkpoint.restore(tmp_path / "dir.npz")
+
+
+@pytest.mark.parametrize("tree, config, message", [
+    ({"w": jnp.ones(2)}, {"f": object()}, r"config\['f'\] is a object, which JSON cannot hold"),
+    ({"w": jnp.ones(2)}, {"s": {1, 2}}, r"config\['s'\] is a set"),
+    ({"w": object()}, None, r"tree\['w'\] is a object \(dtype object\); leaves must be "
+                            r"numbers"),
+    ({"names": np.array(["a", "b"])}, None, r"tree\['names'\] is a ndarray \(dtype <U1\)"),
+])
+def test_save_refuses_what_it_cannot_store_before_writing(tmp_path, tree, config, message):
+    path = checkpoint.save(tmp_path / "c.npz", {"w": jnp.ones(2)}, {"version": 1})
+    with pytest.raises(TypeError, match=message):
+        checkpoint.save(path, tree, config)
+    assert checkpoint.restore(path).config == {"version": 1}  # the previous file is intact
+    assert [p.name for p in tmp_path.iterdir()] == ["c.npz"]
+
+
+def test_the_next_save_removes_temp_files_of_killed_writers_only(tmp_path):
+    path = checkpoint.save(tmp_path / "c.npz", {"w": jnp.ones(2)})
+    stale = [tmp_path / ".c.npz.abc123.tmp", tmp_path / ".c.npz.zz9.tmp"]
+    others = [tmp_path / ".d.npz.abc.tmp", tmp_path / "notes.tmp", tmp_path / ".c.npz.keep"]
+    for p in stale + others:
+        p.write_bytes(b"partial")
+    checkpoint.save(path, {"w": jnp.zeros(2)})
+    assert not any(p.exists() for p in stale)
+    assert all(p.exists() for p in others)
+
+
+KILL_WRITER = textwrap.dedent("""
+    import sys
+    import numpy as np
+    from jaxdl import checkpoint
+    path, start = sys.argv[1], int(sys.argv[2])
+    print("ready", flush=True)
+    for version in range(start, start + 10**6):
+        checkpoint.save(path, {"w": np.full(1_000_000, float(version), np.float32)},
+                        {"version": version})
+""")
+
+
+def test_kill_9_mid_write_always_leaves_the_previous_or_the_new_checkpoint(tmp_path):
+    """SIGKILL a process that rewrites a 4 MB checkpoint in a loop, at random moments: the
+    file on disk always restores completely (an old or a new version), and the temp files
+    the kills leave are gone after the next save."""
+    path = tmp_path / "c.npz"
+    checkpoint.save(path, {"w": np.zeros(1_000_000, np.float32)}, {"version": 0})
+    rng = np.random.default_rng(0)
+    deadline = time.monotonic() + 40
+    versions, kills = [0], 0
+    while kills < 12 and time.monotonic() < deadline:
+        process = subprocess.Popen([sys.executable, "-c", KILL_WRITER, str(path),
+                                    str(max(versions) + 1)], stdout=subprocess.PIPE,
+                                   cwd=str(Path(__file__).parents[1]))
+        try:
+            assert process.stdout.readline().strip() == b"ready"
+            time.sleep(float(rng.uniform(0.0, 0.4)))
+        finally:
+            process.send_signal(signal.SIGKILL)
+            process.wait(timeout=10)
+        kills += 1
+        restored = checkpoint.restore(path)
+        version = restored.config["version"]
+        assert version >= versions[-1]
+        np.testing.assert_array_equal(restored.tree["w"], np.full(1_000_000, float(version),
+                                                                  np.float32))
+        versions.append(version)
+    assert kills >= 5
+    assert max(versions) > 0  # the writer got through saves, so kills hit it mid-loop
+    checkpoint.save(path, {"w": np.zeros(2, np.float32)})
+    assert [p.name for p in tmp_path.iterdir()] == ["c.npz"]
