@@ -70,3 +70,19 @@ def test_open_tfds_streams_masked_batches(mock):
     # every example exactly once: compare as a multiset of image sums
     np.testing.assert_allclose(np.sort(seen.sum(axis=(1, 2, 3))),
                                np.sort(full.x.sum(axis=(1, 2, 3))), rtol=1e-5)
+
+
+def test_without_tensorflow_an_unprepared_dataset_fails_at_once_saying_what_to_install(
+        tmp_path):
+    with pytest.raises(ValueError, match=r"tfds:mnist is not prepared in the TFDS data_dir "
+                                         r".*needs TensorFlow.*pip install tensorflow.*"
+                                         r"data.load\(NAME, data_dir=DIR\)"):
+        data.load("tfds:mnist", data_dir=str(tmp_path))
+
+
+def test_an_unknown_tfds_name_is_one_line_with_close_matches():
+    with pytest.raises(ValueError) as caught:
+        data.load("tfds:mnistt")
+    message = str(caught.value)
+    assert message.startswith("tfds:mnistt: no such tensorflow-datasets dataset (did you mean")
+    assert "mnist" in message and "\n" not in message

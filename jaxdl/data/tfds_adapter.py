@@ -2,9 +2,11 @@
 
 Without TensorFlow (jaxdl's default install) examples are read through
 `tfds.data_source` (random access to the prepared ArrayRecord files, decoded with numpy);
-with TensorFlow installed, `load` uses `tfds.load(..., batch_size=-1)` instead. Either way
-TFDS downloads and prepares the dataset on first use (network) into `data_dir` (default:
-TFDS's own, `~/tensorflow_datasets`). `tensorflow_datasets` is imported only here, lazily.
+with TensorFlow installed, `load` uses `tfds.load(..., batch_size=-1)` instead, and TFDS
+downloads and prepares the dataset on first use (network) into `data_dir` (default: TFDS's
+own, `~/tensorflow_datasets`); without TensorFlow only an already prepared dataset loads,
+and anything else fails at once saying what to install. `tensorflow_datasets` is imported
+only here, lazily.
 
 Conversion: the input/label features are the dataset's `supervised_keys` (else "image"
 and "label"); uint8 inputs (images) become float32 / 255, other inputs float32; labels
@@ -14,6 +16,7 @@ int32; class names come from the label's `ClassLabel`.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import importlib.util
 from typing import Any, Mapping, Sequence
 
@@ -95,9 +98,33 @@ def _source(name: str, split: str, examples) -> TFDSSource:
     return TFDSSource(examples, info, input_key, label_key)
 
 
+def _data_source(name: str, split, data_dir):
+    """`tfds.data_source` of a prepared dataset, never downloading: without TensorFlow,
+    TFDS's stock builders cannot prepare mnist/cifar10 after the download anyway, and an
+    offline download hangs for minutes. Errors: an unknown name (with close matches), or
+    a dataset that is not prepared (what to install, and jaxdl's offline path)."""
+    from tensorflow_datasets.core.registered import DatasetNotFoundError
+    tfds = _tfds()
+    try:
+        return tfds.data_source(name, split=split, data_dir=data_dir, download=False)
+    except DatasetNotFoundError as error:  # its text lists every name, one per line
+        known = [line.strip()[2:] for line in str(error).splitlines()
+                 if line.strip().startswith("- ")]
+        close = difflib.get_close_matches(name, known, n=3)
+        raise ValueError(f"tfds:{name}: no such tensorflow-datasets dataset"
+                         + (f" (did you mean {', '.join(close)}?)" if close else "")) from None
+    except Exception as error:  # not prepared (TFDS raises assorted types for that)
+        raise ValueError(
+            f"tfds:{name} is not prepared in the TFDS data_dir ({data_dir or '~/tensorflow_datasets'}"
+            f"; {type(error).__name__}) and preparing it needs TensorFlow, which jaxdl does not "
+            "install: `pip install tensorflow` (with a network), or read the original files "
+            "offline with data.load(NAME, data_dir=DIR) for mnist, fashion_mnist and cifar10 "
+            "(`jaxdl data download NAME` fetches them)") from None
+
+
 def open_source(name: str, split: str, *, data_dir=None) -> TFDSSource:
     """One split of TFDS dataset `name` through `tfds.data_source` (no TensorFlow needed)."""
-    return _source(name, split, _tfds().data_source(name, split=split, data_dir=data_dir))
+    return _source(name, split, _data_source(name, split, data_dir))
 
 
 def _ordered(splits: Mapping[str, Any]) -> dict[str, Any]:
@@ -127,7 +154,7 @@ def load(name: str, *, split=None, data_dir=None) -> Dataset:
     train, validation, test, others (sizes in `info.split_sizes`)."""
     if has_tensorflow():
         return _load_with_tensorflow(name, split, data_dir)
-    examples = _tfds().data_source(name, split=split, data_dir=data_dir)
+    examples = _data_source(name, split, data_dir)
     try:
         parts = _ordered(examples if split is None else {split: examples})
     except ValueError as err:
