@@ -72,3 +72,13 @@ def check_choice(where: str, name: str, value, choices):
         raise ValueError(f"{where}: {name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
     return value
 
+
+
+def check_key(where: str, key):
+    """Raise TypeError unless `key` is a JAX PRNG key (typed, or a raw uint32 pair)."""
+    dtype = getattr(key, "dtype", None)
+    if dtype is not None and (jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key)
+                              or (dtype == np.uint32 and getattr(key, "shape", ())[-1:] == (2,))):
+        return key
+    raise TypeError(f"{where}: key must be a JAX random key (e.g. jax.random.key(0)), got "
+                    f"{type(key).__name__}")

@@ -56,7 +56,7 @@ import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jaxdl import metrics as metrics_lib, train
-from jaxdl._checks import check_choice, check_positive_int, check_range
+from jaxdl._checks import check_choice, check_key, check_positive_int, check_range
 from jaxdl.nn.layer import Layer
 
 BOOTSTRAP = 3  # fold_in index of a member's bootstrap sample (train uses 0, 1, 2)
@@ -621,6 +621,7 @@ def _train(where: str, model, make_opt, loss, data, *, key, hparams: dict, stati
         early_stopping=early_stopping, strategy=strategy, chunk_size=chunk_size,
         members_per_call=members_per_call, explode_factor=explode_factor,
         eval_batch_size=eval_batch_size)
+    check_key(where, key)
     try:
         static_items = tuple(sorted(static.items()))
         hash(static_items)

@@ -26,7 +26,7 @@ import numpy as np
 import optax
 
 from jaxdl import checkpoint, data as data_lib, fingerprint, losses, metrics as metrics_lib, optim
-from jaxdl._checks import check_choice, check_positive_int, check_range
+from jaxdl._checks import check_choice, check_key, check_positive_int, check_range
 from jaxdl.data.checks import check_training_data
 from jaxdl.nn.layer import Layer
 
@@ -617,6 +617,7 @@ def fit(model: Layer, opt: optax.GradientTransformation, loss: Callable, data, *
         "fit", data, loss=loss, metrics=metrics, epochs=epochs, batch_size=batch_size,
         early_stopping=early_stopping, explode_factor=explode_factor,
         eval_batch_size=eval_batch_size)
+    check_key("fit", key)
     checkpoint_every = check_positive_int("fit", "checkpoint_every", checkpoint_every)
     if resume and checkpoint_dir is None:
         raise ValueError("fit: resume=True needs checkpoint_dir")

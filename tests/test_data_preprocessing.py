@@ -144,3 +144,14 @@ def test_bad_hyperparameters_are_rejected():
         data.running_update(data.running_init((2,)), np.zeros((3, 2)), momentum=1.0)
     with pytest.raises(ValueError, match="method must be one of"):
         data.preprocess_splits(data.Splits(None, None), "pca")
+
+
+def test_non_finite_inputs_are_named_instead_of_giving_nan_statistics():
+    from jaxdl import data
+    x = np.ones((6, 3), np.float32)
+    x[4, 1] = np.nan
+    good = data.from_arrays(np.ones((6, 3)), np.zeros(6, int))
+    bad = data.from_arrays(x, np.zeros(6, int))
+    with pytest.raises(ValueError, match=r"^preprocess_splits: dev x has 1 non-finite value "
+                                         r"\(NaN or inf\), first at example 4 \(value nan\)$"):
+        data.preprocess_splits(data.Splits(good, bad), "standardize")

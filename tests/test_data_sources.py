@@ -355,3 +355,15 @@ def test_cifar10_missing_names_every_accepted_form(tmp_path):
     for form in ("cifar-10-batches-py", "cifar-10-python.tar.gz", "cifar-10-binary.tar.gz",
                  "jaxdl data download cifar10", "www.cs.toronto.edu"):
         assert form in message
+
+
+def test_a_directory_in_the_place_of_a_dataset_file_is_named(tmp_path, monkeypatch):
+    fake_idx_dataset(tmp_path, monkeypatch)
+    (tmp_path / "t10k-labels-idx1-ubyte.gz").unlink()
+    (tmp_path / "t10k-labels-idx1-ubyte.gz").mkdir()
+    with pytest.raises(data.CorruptDataError, match=r"t10k-labels-idx1-ubyte.gz is a "
+                                                    r"directory, not the dataset file"):
+        data.load("mnist", data_dir=tmp_path)
+    (tmp_path / "cifar-10-python.tar.gz").mkdir()
+    with pytest.raises(data.CorruptDataError, match=r"cifar-10-python.tar.gz is a directory"):
+        data.load("cifar10", data_dir=tmp_path)

@@ -129,3 +129,15 @@ def test_load_splits_official_test_and_carved_dev(tmp_path, monkeypatch):
         data.load_splits("mnist", key=KEY, dev_size=40, data_dir=tmp_path)
     from jaxdl.data import splits as splits_module  # noqa: PLC0415
     assert splits_module.DEFAULT_DEV_SIZE["mnist"] == 5000
+
+
+@pytest.mark.parametrize("call", [
+    lambda ds: data.split(ds, (0.8, 0.2), key=None),
+    lambda ds: list(data.kfold(ds, 3, key=None)),
+    lambda ds: data.partition(ds, [5, 5], key=3),
+])
+def test_a_missing_key_is_named(call):
+    ds = data.from_arrays(np.ones((10, 2)), np.arange(10) % 2)
+    with pytest.raises(TypeError, match=r"^data\.(split|kfold|partition): key must be a JAX "
+                                        r"random key \(e.g. jax.random.key\(0\)\), got"):
+        call(ds)

@@ -368,3 +368,11 @@ def test_a_misspelt_hyperparameter_names_the_ones_there_are(blob_splits):
                                        r"hyperparameters are 'learning_rate'"):
         ensemble.sweep(MODEL, lambda hp: optim.sgd(hp["lr"]), losses.softmax_cross_entropy,
                        blob_splits, hparams={"learning_rate": [0.1]}, **RUN)
+
+
+def test_a_missing_key_is_named_by_every_trainer(blob_splits):
+    with pytest.raises(TypeError, match=r"^fit: key must be a JAX random key"):
+        fit(blob_splits, key=None)
+    with pytest.raises(TypeError, match=r"^ensemble.fit: key must be a JAX random key"):
+        ensemble.fit(MODEL, optim.sgd(0.1), losses.softmax_cross_entropy, blob_splits,
+                     members=2, **{**RUN, "key": None})

@@ -106,6 +106,7 @@ def _read_dir(directory: Path, suffix: str, parse, part: str, verify: bool):
 
 
 def _read_tar(path: Path, spec: files.FileSpec, suffix: str, parse, part: str):
+    files.check_is_file(NAME, path)
     files.check_digest(NAME, path, "SHA-256", files.file_sha256(path), spec.sha256)
     with tarfile.open(path, "r:gz") as tar:
         members = {Path(m.name).name: m for m in tar.getmembers() if m.isfile()}

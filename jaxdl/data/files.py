@@ -156,6 +156,15 @@ def missing(name: str, what: str, data_dir=None) -> MissingDataError:
                             f"{how_to_obtain(name, data_dir)}")
 
 
+def check_is_file(name: str, path: Path, data_dir=None) -> Path:
+    """`path` itself when it is a file; a directory (or other non-file) in the place of a
+    dataset file is a CorruptDataError naming it."""
+    if not path.is_file():
+        raise CorruptDataError(f"{name}: {path} is a directory, not the dataset file; remove "
+                               f"or rename it. {how_to_obtain(name, data_dir)}")
+    return path
+
+
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -198,7 +207,7 @@ def read_verified(name: str, spec: FileSpec, data_dir=None) -> tuple[bytes, Path
     path = find(name, (spec.decompressed_name, spec.name), data_dir)
     if path is None:
         raise missing(name, f"{spec.decompressed_name}[.gz]", data_dir)
-    raw = path.read_bytes()
+    raw = check_is_file(name, path, data_dir).read_bytes()
     if path.name == spec.decompressed_name and path.name != spec.name:
         content = raw
     else:

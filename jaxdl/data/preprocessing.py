@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxdl._checks import check_choice, check_range
+from jaxdl.data.checks import check_finite
 from jaxdl.data.dataset import Splits
 
 
@@ -161,6 +162,9 @@ def preprocess_splits(splits: Splits, method: str = "standardize", **fit_kwargs)
     function (e.g. eps=).
     """
     check_choice("preprocess_splits", "method", method, tuple(PREPROCESSORS))
+    for name, ds in zip(Splits._fields, splits):
+        if ds is not None:  # NaN statistics would spread to every example
+            check_finite("preprocess_splits", name, "x", ds.x)
     fit, apply = PREPROCESSORS[method]
     stats = fit(splits.train.x, **fit_kwargs)
     new = [None if ds is None else ds.with_x(np.asarray(apply(stats, ds.x))) for ds in splits]

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxdl._checks import check_positive_int, check_range
+from jaxdl._checks import check_key, check_positive_int, check_range
 from jaxdl.data import sources
 from jaxdl.data.dataset import Dataset, Splits, official_part
 
@@ -84,7 +84,7 @@ def partition(ds: Dataset, sizes: Sequence[int], *, key, stratify: bool = True) 
     if sum(sizes) != len(ds) or min(sizes) < 0:
         raise ValueError(f"data.partition: sizes {list(sizes)} must be non-negative and sum "
                          f"to the {len(ds)} examples")
-    order = _order(key, ds.y, stratify)
+    order = _order(check_key("data.partition", key), ds.y, stratify)
     bounds = np.cumsum([0, *sizes])
     return [ds.take(np.sort(order[a:b])) for a, b in zip(bounds[:-1], bounds[1:])]
 
@@ -95,6 +95,7 @@ def split(ds: Dataset, ratios: Sequence[float], *, key, stratify: bool = True) -
     Sizes: `sizes_from_ratios`; with `stratify` each part keeps the class proportions
     (fewer than 2 examples off per class). Reproducible from `key`.
     """
+    check_key("data.split", key)
     if len(ratios) not in (2, 3):
         raise ValueError(f"data.split: ratios must have 2 (train, dev) or 3 (train, dev, "
                          f"test) entries, got {len(ratios)}: {tuple(ratios)}")
@@ -109,7 +110,7 @@ def kfold(ds: Dataset, k: int, *, key, stratify: bool = True) -> Iterator[tuple[
     k = check_positive_int("data.kfold", "k", k, minimum=2)
     if k > len(ds):
         raise ValueError(f"data.kfold: k must be <= the {len(ds)} examples, got {k}")
-    folds = np.array_split(_order(key, ds.y, stratify), k)
+    folds = np.array_split(_order(check_key("data.kfold", key), ds.y, stratify), k)
 
     def pairs():
         for i in range(k):
