@@ -16,7 +16,7 @@ import json
 import zipfile
 import zlib
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Sequence
 
 import jax
 import numpy as np
@@ -133,7 +133,7 @@ def save(path, tree, config=None, *, metadata=None) -> Path:
     payload = {f"leaf_{i}": a for i, a in enumerate(arrays)}
     payload[_META] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temp_files(path)
+    clean_stale(path)
     with atomic_write(path) as file:
         np.savez(file, **payload)
     return path
@@ -175,20 +175,35 @@ def _check_like(restored, like, path: Path):
     return jax.tree.unflatten(treedef, leaves)
 
 
-def restore(path, like=None) -> Checkpoint:
+def clean_stale(path) -> list[Path]:
+    """Delete the temporary files that writers of checkpoint `path` killed mid-write left
+    beside it (names `.NAME.*.tmp` of `save`'s own pattern, for this `path` only); returns
+    the paths removed. Every such file counts as stale: two writers of one checkpoint at
+    once are not supported (the later rename would win anyway). `save` calls it first;
+    call it on resume to reclaim the space before training starts."""
+    return remove_stale_temp_files(Path(path))
+
+
+def restore(path, like=None, *, require: Sequence[str] = ()) -> Checkpoint:
     """Read a checkpoint written by `save`.
 
     Without `like`, the tree is rebuilt from the file's own description (dicts, tuples,
     lists, NamedTuple states imported by name, arrays, typed keys). With `like` (a tree of
     the expected structure, e.g. a freshly initialized state), the leaves are placed in
-    its structure and every shape and dtype is checked.
+    its structure and every shape and dtype is checked. `require`: names of entries the
+    `metadata` dict given to `save` must hold; a checkpoint without one (written by
+    another program, or an older jaxdl) raises CheckpointError naming it.
     """
     path = Path(path)
+    if isinstance(require, str):
+        raise TypeError(f"checkpoint.restore: require must be a sequence of entry names, "
+                        f"got the string {require!r} (write require=({require!r},))")
     if path.is_dir():
         raise CheckpointError(f"{path} is a directory, not a checkpoint file")
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
     meta, arrays = _read(path)
+    _check_required(path, meta.get("metadata"), require)
     try:
         tree = _decode(meta["tree"], arrays, path, named=like is None)
     except (KeyError, IndexError, TypeError, ValueError) as error:
@@ -200,6 +215,19 @@ def restore(path, like=None) -> Checkpoint:
     if like is not None:
         tree = _check_like(tree, like, path)
     return Checkpoint(tree, meta.get("config"), meta.get("metadata"))
+
+
+def _check_required(path: Path, metadata, require: Sequence[str]) -> None:
+    if not require:
+        return
+    if not isinstance(metadata, dict):
+        raise CheckpointError(f"{path}: the checkpoint has no metadata dict (it holds "
+                              f"{type(metadata).__name__}), so no {require[0]!r} entry (written "
+                              "by another program or an older jaxdl?)")
+    for name in require:
+        if name not in metadata:
+            raise CheckpointError(f"{path}: the checkpoint's metadata has no {name!r} entry "
+                                  "(written by another program or an older jaxdl?)")
 
 
 def _read(path: Path) -> tuple[dict, list]:

@@ -204,7 +204,7 @@ def test_kill_9_mid_write_always_leaves_the_previous_or_the_new_checkpoint(tmp_p
     path = tmp_path / "c.npz"
     checkpoint.save(path, {"w": np.zeros(1_000_000, np.float32)}, {"version": 0})
     rng = np.random.default_rng(0)
-    deadline = time.monotonic() + 40
+    deadline = time.monotonic() + 25
     versions, kills = [0], 0
     while kills < 12 and time.monotonic() < deadline:
         process = subprocess.Popen([sys.executable, "-c", KILL_WRITER, str(path),
@@ -223,7 +223,59 @@ def test_kill_9_mid_write_always_leaves_the_previous_or_the_new_checkpoint(tmp_p
         np.testing.assert_array_equal(restored.tree["w"], np.full(1_000_000, float(version),
                                                                   np.float32))
         versions.append(version)
+        checkpoint.save(path, restored.tree, restored.config)  # the next save cleans up
+        assert [p.name for p in tmp_path.iterdir()] == ["c.npz"]
     assert kills >= 5
     assert max(versions) > 0  # the writer got through saves, so kills hit it mid-loop
     checkpoint.save(path, {"w": np.zeros(2, np.float32)})
     assert [p.name for p in tmp_path.iterdir()] == ["c.npz"]
+
+
+def test_a_full_disk_keeps_the_previous_checkpoint_and_leaves_no_temp_file(tmp_path,
+                                                                           monkeypatch):
+    import errno  # noqa: PLC0415
+    path = checkpoint.save(tmp_path / "c.npz", {"w": jnp.arange(3.0)}, {"version": 1})
+
+    def full(file, **arrays):
+        file.write(b"PK\x03\x04 the first bytes of a zip")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(np, "savez", full)
+    with pytest.raises(OSError) as caught:
+        checkpoint.save(path, {"w": jnp.zeros(3)}, {"version": 2})
+    assert caught.value.errno == errno.ENOSPC
+    monkeypatch.undo()
+    restored = checkpoint.restore(path)
+    assert restored.config == {"version": 1}
+    np.testing.assert_array_equal(restored.tree["w"], np.arange(3.0))
+    assert [p.name for p in tmp_path.iterdir()] == ["c.npz"]
+
+
+def test_clean_stale_removes_only_this_checkpoints_temp_files(tmp_path):
+    path = tmp_path / "c.npz"
+    stale = [tmp_path / ".c.npz.k1ll3d.tmp", tmp_path / ".c.npz.x.tmp"]
+    others = [tmp_path / ".c.npz.abc.part", tmp_path / ".cc.npz.abc.tmp",
+              tmp_path / "c.npz.abc.tmp"]
+    for p in stale + others:
+        p.write_bytes(b"partial")
+    removed = checkpoint.clean_stale(path)
+    assert sorted(removed) == sorted(stale)
+    assert not any(p.exists() for p in stale) and all(p.exists() for p in others)
+    assert checkpoint.clean_stale(path) == []  # nothing left; no checkpoint needed
+
+
+def test_restore_require_names_a_missing_metadata_entry(tmp_path):
+    path = checkpoint.save(tmp_path / "c.npz", {"w": jnp.ones(2)},
+                           metadata={"progress": {"epoch": 3}})
+    back = checkpoint.restore(path, require=("progress",))
+    assert back.metadata == {"progress": {"epoch": 3}}
+    with pytest.raises(checkpoint.CheckpointError) as caught:
+        checkpoint.restore(path, require=("progress", "stopped"))
+    assert str(caught.value) == (f"{path}: the checkpoint's metadata has no 'stopped' entry "
+                                 "(written by another program or an older jaxdl?)")
+    bare = checkpoint.save(tmp_path / "bare.npz", {"w": jnp.ones(2)})
+    with pytest.raises(checkpoint.CheckpointError, match=r"bare.npz: the checkpoint has no "
+                                                         r"metadata dict .*no 'progress' entry"):
+        checkpoint.restore(bare, like={"w": jnp.zeros(2)}, require=("progress",))
+    with pytest.raises(TypeError, match=r"require must be a sequence of entry names"):
+        checkpoint.restore(path, require="progress")
