@@ -85,3 +85,24 @@ def test_with_x_updates_input_shape():
     flat = ds.with_x(jnp.ones((6, 5)))
     assert flat.info.input_shape == (5,) and flat.info.name == "toy"
     np.testing.assert_array_equal(flat.y, ds.y)
+
+
+def test_string_and_bool_labels_are_refused_by_dtype_with_the_fix():
+    info = data.DatasetInfo("t", ("a", "b"), (1,), "test", {"all": 2})
+    with pytest.raises(TypeError, match=r"^Dataset 't': labels y must be integer class "
+                                        r"indices, got dtype <U1 \(strings or objects\); "
+                                        r"map them to indices first: .*np\.unique"):
+        data.Dataset(np.zeros((2, 1)), np.array(["a", "b"]), info)
+    with pytest.raises(TypeError, match=r"got dtype bool \(bool\); use y\.astype"):
+        data.Dataset(np.zeros((2, 1)), np.array([True, False]), info)
+    with pytest.raises(TypeError, match=r"^from_arrays: y must hold integer class indices, "
+                                        r"got dtype object"):
+        data.from_arrays(np.zeros((2, 1)), np.array(["a", None], dtype=object))
+
+
+def test_from_arrays_reads_bool_labels_as_classes_0_and_1():
+    ds = data.from_arrays(np.zeros((3, 1)), np.array([True, False, True]))
+    assert ds.y.dtype == np.int32 and ds.y.tolist() == [1, 0, 1]
+    assert ds.info.classes == ("False", "True")
+    named = data.from_arrays(np.zeros((2, 1)), [False, True], classes=("no", "yes"))
+    assert named.info.classes == ("no", "yes")

@@ -141,3 +141,30 @@ def test_a_missing_key_is_named(call):
     with pytest.raises(TypeError, match=r"^data\.(split|kfold|partition): key must be a JAX "
                                         r"random key \(e.g. jax.random.key\(0\)\), got"):
         call(ds)
+
+
+def test_a_plain_x_y_pair_splits_like_the_dataset_it_makes():
+    x = np.arange(40, dtype=np.float32).reshape(20, 2)
+    y = np.arange(20) % 2
+    from_pair = data.split((x, y), (0.8, 0.2), key=KEY)  # was: "of 2 examples leave a part"
+    from_dataset = data.split(data.from_arrays(x, y), (0.8, 0.2), key=KEY)
+    assert [len(p) for p in from_pair[:2]] == [16, 4] and from_pair.test is None
+    for a, b in zip(from_pair[:2], from_dataset[:2]):
+        np.testing.assert_array_equal(a.x, b.x)
+        np.testing.assert_array_equal(a.y, b.y)
+    folds = list(data.kfold([x, y], 4, key=KEY))
+    assert len(folds) == 4 and sorted(np.concatenate([v.x[:, 0] for _, v in folds])) == \
+        list(x[:, 0])
+    assert [len(p) for p in data.partition((x, y), [15, 5], key=KEY)] == [15, 5]
+
+
+@pytest.mark.parametrize("ds, message", [
+    (np.zeros((20, 2)), r"^data\.split: ds must be a data\.Dataset or an \(x, y\) pair of "
+                        r"arrays, got ndarray$"),
+    ((np.zeros((20, 2)), np.array(["a", "b"] * 10)),
+     r"^data\.split: the \(x, y\) pair is not a dataset: from_arrays: y must hold integer "
+     r"class indices, got dtype <U1"),
+])
+def test_what_is_not_a_dataset_is_named(ds, message):
+    with pytest.raises(TypeError, match=message):
+        data.split(ds, (0.8, 0.2), key=KEY)

@@ -63,6 +63,11 @@ class Dataset:
     info: DatasetInfo
 
     def __post_init__(self):
+        dtype = getattr(self.y, "dtype", None)
+        dtype = np.asarray(self.y).dtype if dtype is None else np.dtype(dtype)
+        if dtype.kind not in "iuf":
+            raise TypeError(f"Dataset {self.info.name!r}: labels y must be integer class "
+                            f"indices, got dtype {dtype}{_label_hint(dtype)}")
         if len(self.x) != len(self.y):
             raise ValueError(f"Dataset {self.info.name!r}: x has {len(self.x)} examples "
                              f"but y has {len(self.y)}")
@@ -125,11 +130,32 @@ class Splits(NamedTuple):
     test: Dataset | None = None
 
 
+def _label_hint(dtype: np.dtype) -> str:
+    """How to turn labels of `dtype` into class indices (for an error message)."""
+    if dtype.kind == "b":
+        return " (bool); use y.astype(np.int32), or data.from_arrays, which maps False/True to 0/1"
+    if dtype.kind in "USO":
+        return (" (strings or objects); map them to indices first: "
+                "classes, y = np.unique(y, return_inverse=True), then "
+                "data.from_arrays(x, y, classes=classes)")
+    return ""
+
+
 def from_arrays(x, y, *, name: str = "arrays", classes=None, source: str = "arrays",
                 split_sizes: Mapping[str, int] | None = None) -> Dataset:
-    """A Dataset from arrays: x as float32, y as int32; classes default to "0".."K-1"."""
+    """A Dataset from arrays: x as float32, y as int32; classes default to "0".."K-1".
+
+    Bool labels become classes 0 and 1 (named "False" and "True" unless `classes` is
+    given); string labels are refused with a TypeError saying how to map them to indices.
+    """
     x = np.asarray(x, dtype=np.float32)
     y = np.asarray(y)
+    if y.dtype.kind in "USOV":
+        raise TypeError(f"from_arrays: y must hold integer class indices, got dtype "
+                        f"{y.dtype}{_label_hint(y.dtype)}")
+    if y.dtype.kind == "b":
+        y = y.astype(np.int32)
+        classes = ("False", "True") if classes is None else classes
     if y.ndim != 1 or (y.size and (y.dtype.kind not in "iu" or y.min() < 0)):
         raise ValueError(f"from_arrays: y must be a 1-D array of non-negative integer class "
                          f"indices, got shape {y.shape} dtype {y.dtype}")

@@ -8,6 +8,9 @@ evenly: a contiguous cut holding a fraction f of the data holds n_c * f examples
 class c, give or take one or two. Cutting that order into consecutive parts of the
 requested sizes makes the parts disjoint and covering by construction. Each part's
 indices are returned sorted.
+
+`ds` may also be a plain `(x, y)` pair of arrays: it is read as `from_arrays(x, y)`
+(see `as_dataset`), and the parts are Datasets.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import numpy as np
 
 from jaxdl._checks import check_key, check_positive_int, check_range
 from jaxdl.data import sources
-from jaxdl.data.dataset import Dataset, Splits, official_part
+from jaxdl.data.dataset import Dataset, Splits, from_arrays, official_part
 
 DEFAULT_DEV_SIZE = {"mnist": 5000, "fashion_mnist": 5000, "cifar10": 5000}
 BLOCK = 4096
@@ -79,8 +82,24 @@ def sizes_from_ratios(n: int, ratios: Sequence[float], where: str = "data.split"
     return sizes.tolist()
 
 
+def as_dataset(where: str, ds) -> Dataset:
+    """`ds` itself if it is a Dataset; a plain `(x, y)` pair of arrays as
+    `from_arrays(x, y)` (x float32, y int32 class indices); else a TypeError."""
+    if isinstance(ds, Dataset):
+        return ds
+    if isinstance(ds, (tuple, list)) and len(ds) == 2 \
+            and all(hasattr(a, "__len__") and np.ndim(a) >= 1 for a in ds):
+        try:
+            return from_arrays(*ds)
+        except (TypeError, ValueError) as error:
+            raise type(error)(f"{where}: the (x, y) pair is not a dataset: {error}") from None
+    raise TypeError(f"{where}: ds must be a data.Dataset or an (x, y) pair of arrays, "
+                    f"got {type(ds).__name__}")
+
+
 def partition(ds: Dataset, sizes: Sequence[int], *, key, stratify: bool = True) -> list[Dataset]:
     """Disjoint, covering parts of `ds` with exactly `sizes` examples (sum = len(ds))."""
+    ds = as_dataset("data.partition", ds)
     if sum(sizes) != len(ds) or min(sizes) < 0:
         raise ValueError(f"data.partition: sizes {list(sizes)} must be non-negative and sum "
                          f"to the {len(ds)} examples")
@@ -96,6 +115,7 @@ def split(ds: Dataset, ratios: Sequence[float], *, key, stratify: bool = True) -
     (fewer than 2 examples off per class). Reproducible from `key`.
     """
     check_key("data.split", key)
+    ds = as_dataset("data.split", ds)
     if len(ratios) not in (2, 3):
         raise ValueError(f"data.split: ratios must have 2 (train, dev) or 3 (train, dev, "
                          f"test) entries, got {len(ratios)}: {tuple(ratios)}")
@@ -108,6 +128,7 @@ def kfold(ds: Dataset, k: int, *, key, stratify: bool = True) -> Iterator[tuple[
     `ds` (sizes differ by at most one), so every example is validated exactly once.
     Arguments are checked at the call; the pairs are built one at a time."""
     k = check_positive_int("data.kfold", "k", k, minimum=2)
+    ds = as_dataset("data.kfold", ds)
     if k > len(ds):
         raise ValueError(f"data.kfold: k must be <= the {len(ds)} examples, got {k}")
     folds = np.array_split(_order(check_key("data.kfold", key), ds.y, stratify), k)
