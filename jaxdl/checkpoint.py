@@ -72,7 +72,7 @@ def _encode(node, arrays: list, where: str = "tree") -> dict:
     except (TypeError, ValueError):
         array = np.asarray(None)
     if array.dtype.kind in "OUSMm" or (array.dtype.kind == "V" and array.dtype.names):
-        raise TypeError(f"checkpoint.save: {where} is a {type(node).__name__} (dtype "
+        raise TypeError(f"checkpoint.save: {where} has type {type(node).__name__} (dtype "
                         f"{array.dtype}); leaves must be numbers or arrays of numbers")
     entry = {"type": "array", "dtype": array.dtype.name, "index": len(arrays)}
     if array.dtype.kind == "V" or array.dtype.name not in np.sctypeDict:
@@ -152,7 +152,7 @@ def _json(name: str, value):
             for i, v in enumerate(node):
                 check(v, f"{where}[{i}]")
         elif not (node is None or isinstance(node, (bool, int, float, str))):
-            raise TypeError(f"checkpoint.save: {where} is a {type(node).__name__}, which JSON "
+            raise TypeError(f"checkpoint.save: {where} has type {type(node).__name__}, which JSON "
                             "cannot hold (use numbers, strings, lists and dicts)")
     check(value, name)
     return value

@@ -160,11 +160,11 @@ def test_a_npz_without_jaxdl_metadata_and_a_directory_are_named(tmp_path):
 
 
 @pytest.mark.parametrize("tree, config, message", [
-    ({"w": jnp.ones(2)}, {"f": object()}, r"config\['f'\] is a object, which JSON cannot hold"),
-    ({"w": jnp.ones(2)}, {"s": {1, 2}}, r"config\['s'\] is a set"),
-    ({"w": object()}, None, r"tree\['w'\] is a object \(dtype object\); leaves must be "
+    ({"w": jnp.ones(2)}, {"f": object()}, r"config\['f'\] has type object, which JSON cannot hold"),
+    ({"w": jnp.ones(2)}, {"s": {1, 2}}, r"config\['s'\] has type set"),
+    ({"w": object()}, None, r"tree\['w'\] has type object \(dtype object\); leaves must be "
                             r"numbers"),
-    ({"names": np.array(["a", "b"])}, None, r"tree\['names'\] is a ndarray \(dtype <U1\)"),
+    ({"names": np.array(["a", "b"])}, None, r"tree\['names'\] has type ndarray \(dtype <U1\)"),
 ])
 def test_save_refuses_what_it_cannot_store_before_writing(tmp_path, tree, config, message):
     path = checkpoint.save(tmp_path / "c.npz", {"w": jnp.ones(2)}, {"version": 1})

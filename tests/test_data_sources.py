@@ -365,5 +365,7 @@ def test_a_directory_in_the_place_of_a_dataset_file_is_named(tmp_path, monkeypat
                                                     r"directory, not the dataset file"):
         data.load("mnist", data_dir=tmp_path)
     (tmp_path / "cifar-10-python.tar.gz").mkdir()
-    with pytest.raises(data.CorruptDataError, match=r"cifar-10-python.tar.gz is a directory"):
+    with pytest.raises(data.CorruptDataError, match=r"cifar-10-python.tar.gz is a directory") \
+            as caught:
         data.load("cifar10", data_dir=tmp_path)
+    assert f"into {tmp_path / 'cifar10'}" in str(caught.value)  # the fix names data_dir

@@ -106,7 +106,6 @@ def _read_dir(directory: Path, suffix: str, parse, part: str, verify: bool):
 
 
 def _read_tar(path: Path, spec: files.FileSpec, suffix: str, parse, part: str):
-    files.check_is_file(NAME, path)
     files.check_digest(NAME, path, "SHA-256", files.file_sha256(path), spec.sha256)
     with tarfile.open(path, "r:gz") as tar:
         members = {Path(m.name).name: m for m in tar.getmembers() if m.isfile()}
@@ -129,6 +128,7 @@ def _sources(data_dir):
     spec = files.REMOTE_FILES[NAME][0]
     tar = files.find(NAME, (spec.name,), data_dir)
     if tar is not None:
+        files.check_is_file(NAME, tar, data_dir)
         return tar, lambda part: _read_tar(tar, spec, "", parse_python_batch, part)
     binary_dir = files.find(NAME, ("cifar-10-batches-bin",), data_dir)
     if binary_dir is not None:
@@ -136,6 +136,7 @@ def _sources(data_dir):
                                                   False)
     tar = files.find(NAME, (files.CIFAR10_BINARY.name,), data_dir)
     if tar is not None:
+        files.check_is_file(NAME, tar, data_dir)
         return tar, lambda part: _read_tar(tar, files.CIFAR10_BINARY, ".bin",
                                            parse_binary_batch, part)
     raise files.missing(NAME, "cifar-10-batches-py/ (or cifar-10-python.tar.gz, "
