@@ -1,5 +1,6 @@
 """Initializers: fans, shapes, and variances checked statistically against the formulas."""
 
+import os
 import math
 
 import jax
@@ -73,12 +74,21 @@ def test_scale_can_be_traced_for_sweeps():
     np.testing.assert_allclose(stds, np.asarray(scales) * math.sqrt(2 / 1000), rtol=0.02)
 
 
-def test_same_key_same_draw_and_dtype():
-    a = init.he_normal()(KEY, (5, 5), jnp.float16)
-    b = init.he_normal()(KEY, (5, 5), jnp.float16)
-    assert a.dtype == jnp.float16
+NO_F16C = "--xla_cpu_max_isa=SSE4_2" in os.environ.get("XLA_FLAGS", "")
+
+
+@pytest.mark.parametrize("dtype", [
+    jnp.bfloat16,
+    pytest.param(jnp.float16, marks=pytest.mark.skipif(
+        NO_F16C, reason="XLA:CPU cannot compile float16 conversions without F16C (LLVM: "
+                        "symbols __extendhfsf2, __truncsfhf2 not found)")),
+])
+def test_same_key_same_draw_and_dtype(dtype):
+    a = init.he_normal()(KEY, (5, 5), dtype)
+    b = init.he_normal()(KEY, (5, 5), dtype)
+    assert a.dtype == dtype
     np.testing.assert_array_equal(a, b)
-    assert not np.array_equal(a, init.he_normal()(jax.random.key(1), (5, 5), jnp.float16))
+    assert not np.array_equal(a, init.he_normal()(jax.random.key(1), (5, 5), dtype))
 
 
 def test_bad_arguments():
