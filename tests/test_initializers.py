@@ -1,7 +1,7 @@
 """Initializers: fans, shapes, and variances checked statistically against the formulas."""
 
-import os
 import math
+import os
 
 import jax
 import jax.numpy as jnp
