@@ -562,24 +562,19 @@ def _restore(path: Path, template: TrainState, run_id: dict, allow_changes):
     """The checkpoint at `path` as a restored {"state", "best"} tree, checked: the same run
     (fingerprint), complete metadata, the template's tree structure."""
     try:
-        restored = checkpoint.restore(path, like={"state": template, "best": template})
+        restored = checkpoint.restore(path, like={"state": template, "best": template},
+                                      require=_METADATA)
     except checkpoint.CheckpointError:
-        try:  # a different optimizer or model: name that instead of the array counts
-            saved = _saved_run(path)
-        except (checkpoint.CheckpointError, OSError):
-            raise  # the original error: the file itself is unreadable
-        _check_same_run(path, saved, run_id, allow_changes)
+        # A different model or optimizer fails the template: name what changed instead of
+        # the array counts. (An unreadable file raises its own error here.)
+        _check_same_run(path, _saved_run(path), run_id, allow_changes)
         raise
-    meta = restored.metadata if isinstance(restored.metadata, dict) else {}
-    _check_same_run(path, meta, run_id, allow_changes)
-    missing = [name for name in _METADATA if name not in meta]
-    progress = meta.get("progress")
-    if not missing and (not isinstance(progress, dict) or set(progress) != set(_PROGRESS)):
-        missing = ["progress"]
-    if missing:
+    _check_same_run(path, restored.metadata, run_id, allow_changes)
+    progress = restored.metadata["progress"]
+    if not isinstance(progress, dict) or set(progress) != set(_PROGRESS):
         raise checkpoint.CheckpointError(
-            f"{path}: the checkpoint's metadata lacks or garbles {', '.join(missing)} (not "
-            "written by jaxdl's fit?); delete it or use another checkpoint_dir")
+            f"{path}: the checkpoint's progress entry is garbled (not written by jaxdl's "
+            "fit?); delete it or use another checkpoint_dir")
     return restored
 
 
@@ -645,6 +640,7 @@ def fit(model: Layer, opt: optax.GradientTransformation, loss: Callable, data, *
                       "drop_remainder": drop_remainder})
     stopped, message = "completed", ""
     if resume and (ckpt_path.exists() or ckpt_path.is_symlink()):
+        checkpoint.clean_stale(ckpt_path)  # what writers killed mid-save left
         restored = _restore(ckpt_path, state, run_id, allow_changes)
         _check_resumable(restored, config, ckpt_path)
         state, best_state = restored.tree["state"], restored.tree["best"]
