@@ -1,25 +1,202 @@
 """The `jaxdl` command: `jaxdl train` (the main job), `jaxdl gradcheck`, `jaxdl ensemble`,
 `jaxdl sweep` and `jaxdl data download`.
 
-Bad option values end with a one-line error (exit status 2); set JAXDL_DEBUG=1 to see
-the traceback instead.
+Exit statuses:
+  0    done;
+  1    the run diverged (NaN/inf or exploding loss; for ensemble/sweep: every member), or
+       `gradcheck`'s verdict is not correct/inspect;
+  2    bad input: an option value, an unusable --out/--resume directory (checked before
+       training), a run directory in use by another jaxdl process, a failed write;
+  130  interrupted by SIGINT (Ctrl-C) or SIGTERM (SLURM, CI): what was trained is written
+       and `jaxdl train` prints the command that resumes.
+Errors end with one line on stderr; set JAXDL_DEBUG=1 to see the traceback instead.
+
+Run directories: `train --out DIR` writes config.json first (so a killed run can be
+resumed), then checkpoint.npz every epoch, then history.json, results.json and the plots;
+every file is written atomically. An existing run in DIR is not overwritten unless
+--overwrite is given. While a command writes into DIR it holds an exclusive lock on
+DIR/.jaxdl.lock (released when the process ends, however it ends).
 """
 
 from __future__ import annotations
 
+import _thread
 import argparse
+import contextlib
 import dataclasses
+import errno
 import functools
 import json
 import math
 import os
+import shlex
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
 import jaxdl
 from jaxdl import recipes
+from jaxdl._io import atomic_write
 from jaxdl.recipes import TrainConfig
+
+EXIT_OK, EXIT_DIVERGED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+DIVERGED = ("nan", "exploding")
+LOCK_FILE = ".jaxdl.lock"
+CONFIG_FILE, CHECKPOINT_FILE = "config.json", "checkpoint.npz"
+# the files of a `jaxdl train` run directory (what --overwrite removes)
+RUN_FILES = (CONFIG_FILE, CHECKPOINT_FILE, "history.json", "results.json", "training.png",
+             "gradient_norms.png", "update_ratios.png", "activation_std.png",
+             "activation_histograms.png", "weight_histograms.png")
+
+
+# ----------------------------------------------------------------------------- interrupts
+
+
+class _Interrupts:
+    """While active (in the main thread): SIGINT and SIGTERM raise KeyboardInterrupt, and
+    `received` names the first one. A KeyboardInterrupt that Python cannot propagate (the
+    handler ran inside a gc callback, such as JAX's, or a __del__: Python prints "Exception
+    ignored" and carries on) is delivered again, so an early Ctrl-C is never swallowed.
+    The previous handlers are restored on exit."""
+
+    SIGNALS = ("SIGINT", "SIGTERM")
+
+    def __init__(self, enabled: bool = True):
+        self.enabled = enabled and threading.current_thread() is threading.main_thread()
+        self.received: str | None = None
+        self._redelivering = False
+        self._previous: dict = {}
+        self._previous_hook = None
+
+    def _handler(self, signum, frame):
+        self.received = self.received or signal.Signals(signum).name
+        if frame is not None and frame.f_code is _Interrupts._unraisable.__code__:
+            return self._deliver_again()  # raising in the hook would be ignored too
+        self._redelivering = False
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    def _unraisable(self, unraisable):
+        if not issubclass(unraisable.exc_type, KeyboardInterrupt):
+            return self._previous_hook(unraisable)
+        if not self._redelivering:
+            self._redelivering = True
+            self._deliver_again()
+
+    def _deliver_again(self) -> None:
+        """Signal the main thread again from a helper thread, once the code running now
+        (a gc callback, this hook) has returned: the handler then raises in normal code."""
+        number = getattr(signal, self.received or "SIGINT")
+        timer = threading.Timer(0.005, _thread.interrupt_main, (number,))
+        timer.daemon = True
+        timer.start()
+
+    def __enter__(self):
+        if not self.enabled:
+            return self
+        for name in self.SIGNALS:
+            number = getattr(signal, name, None)
+            if number is not None and signal.getsignal(number) is not signal.SIG_IGN:
+                self._previous[number] = signal.signal(number, self._handler)
+        self._previous_hook, sys.unraisablehook = sys.unraisablehook, self._unraisable
+        return self
+
+    def __exit__(self, *exc):
+        if self.enabled:
+            sys.unraisablehook = self._previous_hook
+            for number, handler in self._previous.items():
+                signal.signal(number, handler)
+        return False
+
+    def by(self) -> str:
+        """" by SIGTERM" etc. (empty when no signal was seen)."""
+        return f" by {self.received}" if self.received else ""
+
+
+# ----------------------------------------------------------------------------- directories
+
+
+def _reason(error: OSError) -> str:
+    """The plain-words cause of an OSError (no errno number, no repeated path)."""
+    if error.errno == errno.ENOSPC:
+        return "no space left on the device"
+    if error.errno in (errno.EACCES, errno.EPERM):
+        return "permission denied"
+    if error.errno == errno.EROFS:
+        return "read-only file system"
+    text = error.strerror or str(error) or type(error).__name__
+    return text[:1].lower() + text[1:]
+
+
+def _usable_dir(path: Path, option: str) -> Path:
+    """`path` as a directory jaxdl can write into: created if missing, then tested by
+    writing and fsyncing a temporary file. Else a ValueError naming `option` and `path`."""
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{option} {path} is a file; give a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ValueError(f"{option} {path}: cannot create the directory ({_reason(error)}); "
+                         "give a directory you can write to") from None
+    try:
+        probe = path / f".jaxdl-write-test-{os.getpid()}"
+        with atomic_write(probe) as file:
+            file.write(b"\0" * 4096)
+        probe.unlink(missing_ok=True)
+    except OSError as error:
+        advice = ("free some space or give another directory" if error.errno == errno.ENOSPC
+                  else "give a directory you can write to")
+        raise ValueError(f"{option} {path} is not writable ({_reason(error)}); "
+                         f"{advice}") from None
+    return path
+
+
+def _lock(directory: Path, stack: contextlib.ExitStack) -> None:
+    """Hold an exclusive lock on `directory`/.jaxdl.lock (holding our pid) until `stack`
+    closes; the OS releases it when the process dies. A ValueError when another process
+    holds it. (Without fcntl, as on Windows, directories are not locked.)"""
+    try:
+        import fcntl
+    except ImportError:
+        return
+    path = directory / LOCK_FILE
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as error:
+        raise ValueError(f"cannot lock {directory} ({_reason(error)} on {path}); give a "
+                         "directory you can write to") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        pid = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise ValueError(f"{directory} is in use by another jaxdl process (pid {pid}); wait "
+                         "for it to end or give another directory") from None
+    stack.callback(os.close, fd)  # closing the descriptor releases the lock
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+
+
+def _open_dir(path, option: str, stack: contextlib.ExitStack) -> Path:
+    """`path` checked as a writable directory (`_usable_dir`) and locked (`_lock`)."""
+    path = _usable_dir(Path(path), option)
+    _lock(path, stack)
+    return path
+
+
+def _write(path: Path, text: str) -> None:
+    """Write `text` to `path` atomically; an OSError names the file and the cause."""
+    try:
+        with atomic_write(path) as file:
+            file.write(text.encode())
+    except OSError as error:
+        raise OSError(f"could not write {path} ({_reason(error)})") from None
+
+
+def _resume_command(out: Path, config: TrainConfig) -> str:
+    return f"jaxdl train --resume {shlex.quote(str(out))} --epochs {config.epochs}"
+
 
 
 def _int_list(text: str) -> tuple[int, ...]:
@@ -71,13 +248,28 @@ def _config_from_args(args) -> TrainConfig:
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     given = {k: v for k, v in vars(args).items() if k in fields and v is not None}
     if args.resume:
-        config = TrainConfig.load(Path(args.resume) / "config.json")
+        config = TrainConfig.load(_resume_dir(args) / CONFIG_FILE)
         changed = sorted(set(given) - {"epochs"})
         if changed:
             raise ValueError(f"--resume takes its settings from {args.resume}/config.json; "
                              f"only --epochs may change (got {', '.join(changed)})")
         return dataclasses.replace(config, **given)
     return TrainConfig(**given)
+
+
+def _resume_dir(args) -> Path:
+    """The --resume directory, checked: a directory, and --out (if given) is the same."""
+    run = Path(args.resume)
+    if not run.is_dir():
+        raise ValueError(f"--resume {run} "
+                         f"{'is a file' if run.exists() else 'does not exist'}; give the "
+                         "directory of a run written by `jaxdl train --out`")
+    out = getattr(args, "out", None)
+    if out is not None and Path(out).resolve() != run.resolve():
+        raise ValueError(f"--resume {run} continues the run in {run} and writes there; drop "
+                         f"--out {out} (to keep the original, copy {run} to {out} and resume "
+                         "the copy)")
+    return run
 
 
 def _describe(config: TrainConfig, splits) -> str:
@@ -94,62 +286,147 @@ def _describe(config: TrainConfig, splits) -> str:
             f" ({config.schedule}){'; ' + ', '.join(extras) if extras else ''}")
 
 
-def _draw(what: str, draw) -> bool:
-    """Run `draw(plots)`; without matplotlib (the `plot` extra) say that `what` was skipped."""
+def _draw(what: str, draw, out: Path | None = None) -> bool:
+    """Run `draw(plots)`; without matplotlib (the `plot` extra) say that `what` was skipped.
+    An OSError while saving names `what` in `out`."""
     from jaxdl import plots
     try:
         draw(plots)
     except ImportError as error:
         print(f"jaxdl: {error}; skipped {what}", file=sys.stderr)
         return False
+    except OSError as error:
+        where = f" in {out}" if out is not None else ""
+        raise OSError(f"could not write {what}{where} ({_reason(error)})") from None
     return True
 
 
+def _summary(result, seconds: float) -> dict:
+    return {"final": result.final, "best_epoch": result.best_epoch,
+            "stopped": result.stopped, "message": result.message,
+            "initial_loss": result.initial_loss, "seconds": seconds}
+
+
 def _write_outputs(out: Path, config: TrainConfig, result, seconds: float) -> bool:
-    """Write the run's files to `out`; False when the plot was skipped."""
-    out.mkdir(parents=True, exist_ok=True)
-    config.save(out / "config.json")
-    (out / "history.json").write_text(json.dumps(result.history, indent=1) + "\n")
-    summary = {"final": result.final, "best_epoch": result.best_epoch,
-               "stopped": result.stopped, "message": result.message,
-               "initial_loss": result.initial_loss, "seconds": seconds}
-    (out / "results.json").write_text(json.dumps(summary, indent=2) + "\n")
-    return _draw("training.png", lambda plots: plots.training_curves(
+    """Write the run's files to `out`, each atomically; False when the plot was skipped."""
+    _write(out / CONFIG_FILE, json.dumps(config.to_json(), indent=2) + "\n")
+    _write(out / "history.json", json.dumps(result.history, indent=1) + "\n")
+    _write(out / "results.json", json.dumps(_summary(result, seconds), indent=2) + "\n")
+    if not result.history.get("epoch"):
+        print("jaxdl: no epoch completed; skipped training.png", file=sys.stderr)
+        return False
+    return _draw("training.png", out=out, draw=lambda plots: plots.training_curves(
         result.history, out / "training.png",
         title=f"{config.dataset}: {config.optimizer} lr={config.lr:g}"))
+
+
+def _train_dir(args, config: TrainConfig, stack: contextlib.ExitStack) -> Path | None:
+    """The run directory of `jaxdl train`, checked and locked, with config.json written
+    (before training, so a killed run can be resumed); None without --out/--resume.
+
+    --out: a writable directory that holds no run (unless --overwrite: its run files are
+    removed); --resume: a run directory with a checkpoint.npz file."""
+    if args.resume:
+        if args.overwrite:
+            raise ValueError("--overwrite starts a run again; --resume continues one: give "
+                             "only one of them")
+        out = _open_dir(_resume_dir(args), "--resume", stack)
+        checkpoint = out / CHECKPOINT_FILE
+        if not checkpoint.exists():
+            raise ValueError(f"{out} has no {CHECKPOINT_FILE} to resume from (the run "
+                             "stopped before saving its first epoch); start it again with "
+                             f"`jaxdl train --out {shlex.quote(str(out))} --overwrite`")
+        if not checkpoint.is_file():
+            raise ValueError(f"{checkpoint} is not a file (a directory?), not a jaxdl "
+                             "checkpoint; move it away or use another run directory")
+    elif args.out:
+        out = _open_dir(args.out, "--out", stack)
+        found = [name for name in (CONFIG_FILE, CHECKPOINT_FILE)
+                 if (out / name).exists() or (out / name).is_symlink()]
+        if found and not args.overwrite:
+            cont = (f"continue it with `jaxdl train --resume {shlex.quote(str(out))}`, "
+                    if CHECKPOINT_FILE in found else "")
+            raise ValueError(f"{out} already holds a run ({', '.join(found)}); {cont}give "
+                             "another --out, or pass --overwrite to replace it")
+        if args.overwrite:
+            for name in RUN_FILES:
+                path = out / name
+                if path.is_dir() and not path.is_symlink():
+                    raise ValueError(f"--overwrite removes the run files of {out}, but {path}"
+                                     " is a directory; move it away")
+                path.unlink(missing_ok=True)
+    else:
+        return None
+    _write(out / CONFIG_FILE, json.dumps(config.to_json(), indent=2) + "\n")
+    return out
 
 
 def cmd_train(args) -> int:
     from jaxdl import data, losses, train
 
     config = _config_from_args(args)
-    out = Path(args.resume or args.out) if (args.resume or args.out) else None
-    start = time.perf_counter()
-    splits = recipes.load_data(config)
-    steps_per_epoch = data.num_batches(len(splits.train), config.batch_size)
-    print(_describe(config, splits))
-    model = recipes.model(config, len(splits.train.info.classes))
-    opt = recipes.optimizer(config, steps_per_epoch)
-    monitor = _monitor(config, splits, model, opt) if args.diagnostics else None
-    result = train.fit(
-        model, opt, losses.softmax_cross_entropy, splits,
-        key=recipes.keys(config)[1], epochs=config.epochs, batch_size=config.batch_size,
-        regularizer=recipes.regularizer(config), early_stopping=config.early_stopping,
-        checkpoint_dir=out, resume=bool(args.resume), config=config.to_json(),
-        verbose=not args.quiet, callbacks=[monitor] if monitor else [])
-    seconds = time.perf_counter() - start
-    epochs_run = result.history["epoch"][-1] if result.history.get("epoch") else 0
-    print(f"trained {epochs_run} epochs in {seconds:.1f} s ({result.stopped}; best dev epoch "
-          f"{result.best_epoch})")
-    print("accuracy  " + "  ".join(f"{name} {m['accuracy']:.4f}"
-                                   for name, m in result.final.items()))
-    if out is not None:
-        drawn = _write_outputs(out, config, result, seconds)
-        print(f"wrote {out}/config.json, history.json, results.json, checkpoint.npz"
-              + (", training.png" if drawn else ""))
-    if monitor is not None:
-        _report_diagnostics(monitor, result, len(splits.train.info.classes), out)
-    return 0 if result.stopped not in ("nan", "exploding") else 1
+    interrupts = getattr(args, "interrupts", None) or _Interrupts(enabled=False)
+    with contextlib.ExitStack() as stack:
+        out = _train_dir(args, config, stack)
+        start = time.perf_counter()
+        try:
+            splits = recipes.load_data(config)
+            steps_per_epoch = data.num_batches(len(splits.train), config.batch_size)
+            print(_describe(config, splits))
+            model = recipes.model(config, len(splits.train.info.classes))
+            opt = recipes.optimizer(config, steps_per_epoch)
+            monitor = _monitor(config, splits, model, opt) if args.diagnostics else None
+            try:
+                result = train.fit(
+                    model, opt, losses.softmax_cross_entropy, splits,
+                    key=recipes.keys(config)[1], epochs=config.epochs,
+                    batch_size=config.batch_size, regularizer=recipes.regularizer(config),
+                    early_stopping=config.early_stopping, checkpoint_dir=out,
+                    resume=bool(args.resume), config=config.to_json(),
+                    verbose=not args.quiet, callbacks=[monitor] if monitor else [])
+            except OSError as error:  # the checkpoint's reads and writes
+                if out is None:
+                    raise
+                raise OSError(f"could not save or read the checkpoint in {out} "
+                              f"({_reason(error)}); the last one saved there is intact: fix "
+                              f"that, then `{_resume_command(out, config)}`") from None
+        except KeyboardInterrupt:
+            if out is None:
+                kept = "nothing was trained"
+            elif args.resume:
+                kept = (f"the checkpoint in {out} is as it was; continue with: "
+                    f"{_resume_command(out, config)}")
+            else:  # the config.json written above belongs to no checkpoint: forget it
+                (out / CONFIG_FILE).unlink(missing_ok=True)
+                kept = f"nothing was trained or written to {out}"
+            print(f"jaxdl train: interrupted{interrupts.by()} before the first epoch ended; "
+                  f"{kept}", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        seconds = time.perf_counter() - start
+        interrupted = result.stopped == "interrupted" or interrupts.received is not None
+        epochs_run = result.history["epoch"][-1] if result.history.get("epoch") else 0
+        print(f"trained {epochs_run} epochs in {seconds:.1f} s ({result.stopped}; best dev "
+              f"epoch {result.best_epoch})")
+        print("accuracy  " + "  ".join(f"{name} {m['accuracy']:.4f}"
+                                       for name, m in result.final.items()))
+        if out is not None:
+            try:
+                drawn = _write_outputs(out, config, result, seconds)
+            except OSError as error:
+                raise OSError(f"{error}; the checkpoint in {out} is intact: fix that, then "
+                              f"`{_resume_command(out, config)}` writes the outputs "
+                              "again") from None
+            print(f"wrote {out}/config.json, history.json, results.json, checkpoint.npz"
+                  + (", training.png" if drawn else ""))
+        if monitor is not None:
+            _report_diagnostics(monitor, result, len(splits.train.info.classes), out)
+    if interrupted:
+        then = (f"continue with: {_resume_command(out, config)}" if out is not None else
+                "nothing was saved (give --out DIR to make a run resumable)")
+        at = f"after epoch {epochs_run} of {config.epochs}" if epochs_run else "in epoch 1"
+        print(f"jaxdl train: interrupted{interrupts.by()} {at}; {then}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return EXIT_DIVERGED if result.stopped in DIVERGED else EXIT_OK
 
 
 PROBE_EXAMPLES = 256  # the fixed probe batch of `jaxdl train --diagnostics`
@@ -179,7 +456,7 @@ def _report_diagnostics(monitor, result, num_classes: int, out: Path | None) -> 
         return
     paths = []
     if _draw("the diagnostics plots", lambda plots: paths.extend(
-            plots.diagnostics_plots(result.history, monitor.histograms, out))):
+            plots.diagnostics_plots(result.history, monitor.histograms, out)), out):
         print(f"wrote {', '.join(path.name for path in paths)} to {out}")
 
 
@@ -230,7 +507,9 @@ def _add_member_options(parser: argparse.ArgumentParser) -> None:
         "as many as fit a cache budget on CPU, all on accelerators)")
     add("--members-per-call", type=int, metavar="N", help="train N members at a time, all "
         "epochs, then the next N (bounds memory; default all)")
-    add("--out", metavar="DIR", help="write JSON, markdown and a PNG here")
+    add("--out", metavar="DIR", help="write JSON, markdown and a PNG here (checked before "
+                                     "training)")
+    add("--overwrite", action="store_true", help="replace the outputs already in --out")
     add("--quiet", action="store_true", help="no progress bar")
 
 
@@ -268,22 +547,60 @@ def _member_run_options(args) -> dict:
                 members_per_call=args.members_per_call, verbose=not args.quiet)
 
 
+def _member_dir(args, name: str, stack: contextlib.ExitStack) -> Path | None:
+    """The --out directory of `jaxdl ensemble`/`sweep`, checked and locked before training
+    (None without --out); its `name`.json/.md/.png are not replaced without --overwrite."""
+    if not args.out:
+        return None
+    out = _open_dir(args.out, "--out", stack)
+    found = [f"{name}.{ext}" for ext in ("json", "md", "png") if (out / f"{name}.{ext}").exists()]
+    if found and not args.overwrite:
+        raise ValueError(f"{out} already holds {name} outputs ({', '.join(found)}); give "
+                         "another --out, or pass --overwrite to replace them")
+    return out
+
+
 def _write_member_outputs(out: Path, name: str, payload: dict, markdown: str, draw) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"{name}.json").write_text(json.dumps(payload, indent=1) + "\n")
-    (out / f"{name}.md").write_text(markdown)
-    drawn = _draw(f"{name}.png", lambda plots: draw(plots, out / f"{name}.png"))
+    _write(out / f"{name}.json", json.dumps(payload, indent=1) + "\n")
+    _write(out / f"{name}.md", markdown)
+    drawn = _draw(f"{name}.png", lambda plots: draw(plots, out / f"{name}.png"), out)
     print(f"wrote {out}/{name}.json, {name}.md" + (f", {name}.png" if drawn else ""))
 
 
+def _member_exit(command: str, result, rows: list, label: str, interrupts) -> int:
+    """The exit status of an ensemble or sweep (and its last line on stderr)."""
+    if getattr(result, "stopped", "completed") == "interrupted" or interrupts.received:
+        print(f"jaxdl {command}: interrupted{interrupts.by()}; kept the {len(rows)} {label}s "
+              "trained so far (at their last finished epoch)", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if rows and all(row["stopped"] in DIVERGED for row in rows):
+        print(f"jaxdl {command}: every {label} diverged (nan/exploding); lower --lr or add "
+              "--clip-norm", file=sys.stderr)
+        return EXIT_DIVERGED
+    return EXIT_OK
+
+
+def _before_first_epoch(command: str, interrupts) -> int:
+    print(f"jaxdl {command}: interrupted{interrupts.by()} before the first epoch ended; "
+          "nothing was trained or written", file=sys.stderr)
+    return EXIT_INTERRUPTED
+
+
 def cmd_ensemble(args) -> int:
-    import jax
-    from jaxdl import data, ensemble, losses
     from jaxdl._checks import check_positive_int
 
     members = check_positive_int("ensemble", "members", args.members)
     run_options = _member_run_options(args)  # before any JAX operation
     config = _config_from_args(args)
+    interrupts = getattr(args, "interrupts", None) or _Interrupts(enabled=False)
+    with contextlib.ExitStack() as stack:
+        out = _member_dir(args, "ensemble", stack)
+        return _run_ensemble(args, config, members, run_options, out, interrupts)
+
+
+def _run_ensemble(args, config, members: int, run_options: dict, out, interrupts) -> int:
+    import jax
+    from jaxdl import data, ensemble, losses
     start = time.perf_counter()
     splits = recipes.load_data(config)
     steps_per_epoch = data.num_batches(len(splits.train), config.batch_size)
@@ -295,13 +612,16 @@ def cmd_ensemble(args) -> int:
     print(f"ensemble: {members} members, strategy {strategy}{devices}, "
           f"{'one shared' if args.same_order else 'its own'} data order each"
           f"{', bootstrap samples' if args.bootstrap else ''}")
-    result = ensemble.fit(
-        recipes.model(config, len(splits.train.info.classes)),
-        recipes.optimizer(config, steps_per_epoch), losses.softmax_cross_entropy, splits,
-        key=recipes.keys(config)[1], members=members, epochs=config.epochs,
-        batch_size=config.batch_size, regularizer=recipes.regularizer(config),
-        early_stopping=config.early_stopping, same_order=args.same_order,
-        bootstrap=args.bootstrap, **run_options)
+    try:
+        result = ensemble.fit(
+            recipes.model(config, len(splits.train.info.classes)),
+            recipes.optimizer(config, steps_per_epoch), losses.softmax_cross_entropy, splits,
+            key=recipes.keys(config)[1], members=members, epochs=config.epochs,
+            batch_size=config.batch_size, regularizer=recipes.regularizer(config),
+            early_stopping=config.early_stopping, same_order=args.same_order,
+            bootstrap=args.bootstrap, **run_options)
+    except KeyboardInterrupt:
+        return _before_first_epoch("ensemble", interrupts)
     seconds = time.perf_counter() - start
     parts = {name: part for name, part in (("dev", splits.dev), ("test", splits.test))
              if part is not None}
@@ -316,8 +636,8 @@ def cmd_ensemble(args) -> int:
     voted = [{"": label, **{f"{name}_acc": accuracy[name][key] for name in parts}}
              for key, label in labels.items()]
     members_md, voted_md = ensemble.markdown_table(rows), ensemble.markdown_table(voted)
-    print(f"trained {members} members in {seconds:.1f} s\n\n{members_md}\n{voted_md}")
-    if args.out:
+    print(f"trained {len(rows)} members in {seconds:.1f} s\n\n{members_md}\n{voted_md}")
+    if out is not None:
         payload = {"config": config.to_json(), "seconds": seconds,
                    "table": ensemble.to_json(result)["table"],
                    "accuracy": {name: {k: (v.tolist() if hasattr(v, "tolist") else v)
@@ -325,10 +645,10 @@ def cmd_ensemble(args) -> int:
                                 for name, acc in accuracy.items()}}
         markdown = (f"# {config.dataset}: ensemble of {members}\n\n{members_md}\n"
                     f"{voted_md}")
-        _write_member_outputs(Path(args.out), "ensemble", payload, markdown,
+        _write_member_outputs(out, "ensemble", payload, markdown,
                               lambda plots, path: plots.ensemble_accuracy(
                                   accuracy, path, title=f"{config.dataset}: {members} members"))
-    return 0
+    return _member_exit("ensemble", result, rows, "member", interrupts)
 
 
 def _split_sweep_values(args) -> tuple[argparse.Namespace, dict]:
@@ -351,7 +671,6 @@ def _split_sweep_values(args) -> tuple[argparse.Namespace, dict]:
 
 
 def cmd_sweep(args) -> int:
-    from jaxdl import data, ensemble, losses, tune
     from jaxdl._checks import check_choice, check_positive_int
 
     run_options = _member_run_options(args)  # before any JAX operation
@@ -363,6 +682,16 @@ def cmd_sweep(args) -> int:
         raise ValueError("sweep: give at least one range, e.g. --lr 1e-4:1e-2:log")
     init_scale = args.init_scale if "init_scale" not in space else None
     config = _config_from_args(args)
+    interrupts = getattr(args, "interrupts", None) or _Interrupts(enabled=False)
+    with contextlib.ExitStack() as stack:
+        out = _member_dir(args, "sweep", stack)
+        return _run_sweep(args, config, space, trials, top, init_scale, run_options, out,
+                          interrupts)
+
+
+def _run_sweep(args, config, space: dict, trials: int, top: int, init_scale, run_options,
+               out, interrupts) -> int:
+    from jaxdl import data, ensemble, losses, tune
     start = time.perf_counter()
     splits = recipes.load_data(config)
     steps_per_epoch = data.num_batches(len(splits.train), config.batch_size)
@@ -376,13 +705,16 @@ def cmd_sweep(args) -> int:
     options = dict(key=recipes.keys(config)[1], epochs=config.epochs,
                    batch_size=config.batch_size, seeds=args.seeds, regularizer=regularizer,
                    early_stopping=config.early_stopping, **run_options)
-    if args.search == "random":
-        found = tune.random_search(model, make_opt, losses.softmax_cross_entropy, splits,
-                                   space=space, trials=trials, **options)
-    else:
-        points = max(2, round(trials ** (1 / len(space))))
-        found = tune.grid_search(model, make_opt, losses.softmax_cross_entropy, splits,
-                                 space=space, points=points, **options)
+    try:
+        if args.search == "random":
+            found = tune.random_search(model, make_opt, losses.softmax_cross_entropy, splits,
+                                       space=space, trials=trials, **options)
+        else:
+            points = max(2, round(trials ** (1 / len(space))))
+            found = tune.grid_search(model, make_opt, losses.softmax_cross_entropy, splits,
+                                     space=space, points=points, **options)
+    except KeyboardInterrupt:
+        return _before_first_epoch("sweep", interrupts)
     seconds = time.perf_counter() - start
     shown = ["trial", *space, "seed", "best_epoch", "stopped", "best_dev_accuracy",
              "final_dev_accuracy", "test_accuracy"]
@@ -391,15 +723,17 @@ def cmd_sweep(args) -> int:
     diverged = sum(row["stopped"] in ("nan", "exploding") for row in found.table)
     print(f"trained {len(found.table)} members in {seconds:.1f} s; {diverged} diverged\n\n"
           f"top {len(best_rows)} of {len(found.table)} trials by {found.monitor}:\n{table}")
-    if args.out:
+    if out is not None:
         payload = {"config": config.to_json(), "seconds": seconds, **tune.to_json(found)}
         logs = {n: d.kind != "uniform" for n, d in space.items()}
-        _write_member_outputs(Path(args.out), "sweep", payload,
+        _write_member_outputs(out, "sweep", payload,
                               f"# {config.dataset}: sweep\n\n{table}",
                               lambda plots, path: plots.sweep_scatter(
                                   found.table, list(space), path, metric=found.monitor,
                                   log=logs, title=f"{config.dataset}: {trials} trials"))
-    return 0
+    interrupted = [r for r in found.results if getattr(r, "stopped", "completed") != "completed"]
+    return _member_exit("sweep", interrupted[0] if interrupted else None, found.table,
+                        "trial", interrupts)
 
 
 def _scaled_model(model, init_scale: float, hp: dict):
@@ -425,15 +759,18 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train an MLP; prints train/dev/test accuracy.")
     _add_train_options(train_parser)
     train_parser.add_argument("--out", metavar="DIR", help="write config.json, history.json, "
-                              "results.json, checkpoint.npz and training.png here")
+                              "results.json, checkpoint.npz and training.png here (a new "
+                              "directory, or one without a run)")
+    train_parser.add_argument("--overwrite", action="store_true", help="with --out: replace "
+                              "the run already in DIR instead of refusing")
     train_parser.add_argument("--resume", metavar="DIR", help="continue the run saved in DIR "
-                              "(its config.json and checkpoint.npz)")
+                              "(its config.json and checkpoint.npz), writing into DIR")
     train_parser.add_argument("--quiet", action="store_true", help="no progress bar")
     train_parser.add_argument("--diagnostics", action="store_true",
                               help="record per-layer gradient norms, update/weight ratios, "
                               "activation statistics and histograms every epoch; print advice "
                               "and write their plots into --out")
-    train_parser.set_defaults(run=cmd_train)
+    train_parser.set_defaults(run=cmd_train, interruptible=True)
 
     gradcheck = commands.add_parser(
         "gradcheck", help="check the model's gradients against finite differences",
@@ -458,7 +795,7 @@ def build_parser() -> argparse.ArgumentParser:
     ensemble_parser.add_argument("--bootstrap", action="store_true",
                                  help="each member trains on its own bootstrap sample")
     _add_member_options(ensemble_parser)
-    ensemble_parser.set_defaults(run=cmd_ensemble, resume=None)
+    ensemble_parser.set_defaults(run=cmd_ensemble, resume=None, interruptible=True)
 
     sweep_parser = commands.add_parser(
         "sweep", help="hyperparameter search, all trials vmapped in one program",
@@ -478,7 +815,7 @@ def build_parser() -> argparse.ArgumentParser:
                               help="seeds per trial (default 1)")
     sweep_parser.add_argument("--top", type=int, default=10, help="rows to print (default 10)")
     _add_member_options(sweep_parser)
-    sweep_parser.set_defaults(run=cmd_sweep, resume=None)
+    sweep_parser.set_defaults(run=cmd_sweep, resume=None, interruptible=True)
 
     data_parser = commands.add_parser("data", help="dataset files")
     data_commands = data_parser.add_subparsers(dest="data_command", required=True,
@@ -504,16 +841,42 @@ def enable_compilation_cache() -> None:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
 
 
+def _settle() -> None:
+    """After an interrupt: wait for the computations still running and free what the
+    interrupted code left behind while the interpreter is whole (not at its exit)."""
+    import gc
+
+    import jax
+    for array in jax.live_arrays():
+        array.block_until_ready()
+    gc.collect()
+
+
 def main(argv=None) -> int:
+    """Run the `jaxdl` command line `argv` (default sys.argv[1:]); returns the exit status.
+    train, ensemble and sweep turn SIGINT and SIGTERM into KeyboardInterrupt while they
+    run (see `_Interrupts`)."""
     args = build_parser().parse_args(argv)
     enable_compilation_cache()
+    interrupts = _Interrupts(enabled=getattr(args, "interruptible", False))
+    args.interrupts = interrupts
     try:
-        return args.run(args)
+        with interrupts:
+            try:
+                return args.run(args)
+            finally:
+                if interrupts.received:
+                    _settle()
+    except KeyboardInterrupt:  # outside the commands' own handling (e.g. a second Ctrl-C)
+        if os.environ.get("JAXDL_DEBUG"):
+            raise
+        print(f"jaxdl {args.command}: interrupted{interrupts.by()}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except (ValueError, TypeError, OSError) as error:
         if os.environ.get("JAXDL_DEBUG"):
             raise
         print(f"jaxdl {args.command}: error: {error or type(error).__name__}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
 
 
 if __name__ == "__main__":

@@ -19,18 +19,30 @@ def _pyplot():
 
 
 def _finish(fig, path):
+    """Lay out `fig` and, given `path`, save it atomically (a temporary file renamed over
+    `path`: an interrupted or failed save leaves no partial image)."""
+    from jaxdl._io import atomic_write
     fig.tight_layout()
     if path is not None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=120)
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_write(path) as file:
+            fig.savefig(file, dpi=120, format=path.suffix.lstrip(".") or "png")
     return fig
 
 
+def _no_epochs(ax) -> None:
+    """Say on `ax` that the history holds no completed epoch (a run stopped in epoch 1)."""
+    ax.text(0.5, 0.5, "no completed epoch", ha="center", va="center",
+            transform=ax.transAxes, color="gray")
+
+
 def training_curves(history: dict, path=None, *, title: str | None = None):
-    """Loss curve (train and dev) and train-vs-dev accuracy per epoch, side by side."""
+    """Loss curve (train and dev) and train-vs-dev accuracy per epoch, side by side; an
+    empty history (no completed epoch) gives empty axes that say so."""
     plt = _pyplot()
     fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(10, 4))
-    epochs = history["epoch"]
+    epochs = history.get("epoch", [])
     for split in ("train", "dev"):
         if f"{split}_loss" in history:
             loss_ax.plot(epochs, history[f"{split}_loss"], label=split)
@@ -40,7 +52,10 @@ def training_curves(history: dict, path=None, *, title: str | None = None):
     acc_ax.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
     for ax in (loss_ax, acc_ax):
         ax.grid(alpha=0.3)
-        ax.legend()
+        if epochs:
+            ax.legend()
+        else:
+            _no_epochs(ax)
     if title:
         fig.suptitle(title)
     return _finish(fig, path)
@@ -56,7 +71,7 @@ def layer_curves(history: dict, key: str = "grad_norm", path=None, *, log: bool 
     ("update_ratio", with `reference=1e-3`, the healthy ratio, drawn dashed)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
-    records = [(e, r) for e, r in zip(history["epoch"], history.get(key, [])) if r]
+    records = [(e, r) for e, r in zip(history.get("epoch", []), history.get(key, [])) if r]
     names = list(dict.fromkeys(name for _, record in records for name in record))
     for name in names:
         points = [(e, r[name]) for e, r in records if name in r]
@@ -70,6 +85,8 @@ def layer_curves(history: dict, key: str = "grad_norm", path=None, *, log: bool 
     ax.grid(alpha=0.3)
     if names:
         ax.legend(fontsize="small")
+    elif not history.get("epoch"):
+        _no_epochs(ax)
     return _finish(fig, path)
 
 
@@ -126,7 +143,7 @@ def decision_boundary(predict, x, y, path=None, *, resolution: int = 200,
     argmax, or output > 0 for C = 1) or class labels (N,). The class map is an image
     (origin lower-left) over the data's bounding box plus `padding`.
     """
-    from jaxdl.train import predicted_classes
+    from jaxdl.metrics import predicted_classes
 
     plt = _pyplot()
     x, y = np.asarray(x), np.asarray(y)

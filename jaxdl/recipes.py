@@ -16,6 +16,7 @@ import jax
 import optax
 
 from jaxdl import data, initializers, nn, optim, regularizers
+from jaxdl._io import atomic_write
 from jaxdl._checks import check_choice, check_positive_int, check_range
 
 DATA, TRAINING = 0, 1
@@ -96,14 +97,31 @@ class TrainConfig:
         return cls(**{k: tuple(v) if k == "hidden" else v for k, v in values.items()})
 
     def save(self, path) -> None:
-        Path(path).write_text(json.dumps(self.to_json(), indent=2) + "\n")
+        """Write the config as JSON atomically (a crash leaves the previous file or none)."""
+        with atomic_write(path) as file:
+            file.write((json.dumps(self.to_json(), indent=2) + "\n").encode())
 
     @classmethod
     def load(cls, path) -> "TrainConfig":
+        """The config saved at `path`; a missing, unreadable or invalid file raises an
+        error naming it."""
         path = Path(path)
         if not path.is_file():
-            raise FileNotFoundError(f"{path} does not exist: not a jaxdl run directory?")
-        return cls.from_json(json.loads(path.read_text()))
+            raise FileNotFoundError(f"{path} "
+                                    f"{'is not a file' if path.exists() else 'does not exist'}"
+                                    ": not a jaxdl run directory?")
+        try:
+            values = json.loads(path.read_text())
+        except (ValueError, UnicodeDecodeError) as error:
+            what = "is empty" if not path.stat().st_size else f"is not valid JSON ({error})"
+            raise ValueError(f"{path} {what}: not a jaxdl config file") from None
+        if not isinstance(values, dict):
+            raise ValueError(f"{path} holds a JSON {type(values).__name__}, not a jaxdl "
+                             "config (an object of settings)")
+        try:
+            return cls.from_json(values)
+        except (ValueError, TypeError) as error:
+            raise type(error)(f"{path}: {error}") from None
 
 
 def keys(config: TrainConfig):
