@@ -841,17 +841,6 @@ def enable_compilation_cache() -> None:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
 
 
-def _settle() -> None:
-    """After an interrupt: wait for the computations still running and free what the
-    interrupted code left behind while the interpreter is whole (not at its exit)."""
-    import gc
-
-    import jax
-    for array in jax.live_arrays():
-        array.block_until_ready()
-    gc.collect()
-
-
 def main(argv=None) -> int:
     """Run the `jaxdl` command line `argv` (default sys.argv[1:]); returns the exit status.
     train, ensemble and sweep turn SIGINT and SIGTERM into KeyboardInterrupt while they
@@ -862,11 +851,7 @@ def main(argv=None) -> int:
     args.interrupts = interrupts
     try:
         with interrupts:
-            try:
-                return args.run(args)
-            finally:
-                if interrupts.received:
-                    _settle()
+            return args.run(args)
     except KeyboardInterrupt:  # outside the commands' own handling (e.g. a second Ctrl-C)
         if os.environ.get("JAXDL_DEBUG"):
             raise
