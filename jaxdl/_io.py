@@ -26,6 +26,12 @@ def remove_stale_temp_files(path, *, suffix: str = ".tmp") -> list[Path]:
     return stale
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_write(path, *, suffix: str = ".tmp"):
     """Yield a binary file to write `path`'s new content into.
@@ -33,11 +39,12 @@ def atomic_write(path, *, suffix: str = ".tmp"):
     The content goes to a temporary file beside `path`. When the block ends without an
     error, the file is flushed and fsynced, renamed to `path` (atomic on one file system)
     and the directory is fsynced; on any error the temporary file is deleted and `path`
-    is untouched.
+    is untouched. The file gets the mode a plain open() would give (0666 less the umask).
     """
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(path), suffix=suffix)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp's 0600 -> what open() would have made
         with os.fdopen(fd, "wb") as file:
             yield file
             file.flush()
