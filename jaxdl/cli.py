@@ -827,6 +827,9 @@ def build_parser() -> argparse.ArgumentParser:
                                         "cache directory)")
     download.add_argument("--quiet", action="store_true")
     download.set_defaults(run=cmd_data_download)
+
+    from jaxdl.experiments import command as experiments_command
+    experiments_command.add_parser(commands)
     return parser
 
 
