@@ -1,10 +1,11 @@
 """Weight initializers: each is `init(key, shape, dtype=float32) -> array`.
 
 `zeros` and `ones` are initializers themselves; the others are factories, e.g.
-`he_normal()`. Fans follow the usual convention for a weight of shape
-(..., fan_in_axis, fan_out_axis): fan_in = shape[-2] * receptive field,
-fan_out = shape[-1] * receptive field, receptive field = prod(shape[:-2]) (conv kernels);
-a 1-D shape has fan_in = fan_out = shape[0].
+`he_normal()`. Fans follow the flax/keras convention for a weight of shape
+(*kernel_spatial, in_features, out_features): a dense (in, out) matrix has fan_in = in,
+fan_out = out; a conv kernel (*spatial, in_channels, out_channels) has
+fan_in = prod(spatial) * in_channels and fan_out = prod(spatial) * out_channels (each output
+unit sees prod(spatial) * in_channels inputs); a 1-D shape has fan_in = fan_out = shape[0].
 
 Every factory takes `scale`, a multiplier on the drawn values (so the standard deviation
 becomes scale * std); `scale` and `std` may be traced arrays, for init-scale sweeps.
@@ -24,7 +25,8 @@ _TRUNCATED_STD = 0.87962566103423978
 
 
 def fans(shape) -> tuple[int, int]:
-    """(fan_in, fan_out) of a weight of this shape (see the module docstring)."""
+    """(fan_in, fan_out) of a weight of this shape: (*spatial, in, out) gives
+    (prod(spatial) * in, prod(spatial) * out), e.g. a 3x3 conv 16 -> 32 gives (144, 288)."""
     shape = tuple(shape)
     if len(shape) == 0:
         return 1, 1

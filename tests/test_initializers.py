@@ -22,6 +22,24 @@ def test_fans():
     assert init.fans((3, 4)) == (3, 4)
     assert init.fans((3, 3, 16, 32)) == (144, 288)  # conv kernel: receptive field 9
     assert init.fans((7,)) == (7, 7)
+    assert init.fans((5, 2, 3)) == (10, 15)  # 1-D conv: width 5, 2 -> 3 channels
+    assert init.fans((2, 3, 3, 4, 6)) == (72, 108)  # 3-D conv: 18 taps, 4 -> 6 channels
+
+
+CONV = (3, 3, 32, 64)  # 3x3 conv kernel, 32 -> 64 channels: fan_in 288, fan_out 576
+
+
+@pytest.mark.parametrize("name, expected_var", [
+    ("xavier_normal", 2 / (288 + 576)),
+    ("xavier_uniform", 2 / (288 + 576)),
+    ("he_normal", 2 / 288),
+    ("he_uniform", 2 / 288),
+    ("lecun_normal", 1 / 288),
+])
+def test_conv_kernel_variances_use_the_receptive_field(name, expected_var):
+    w = draw(init.get(name)(), CONV)
+    assert w.shape == CONV
+    assert w.var() == pytest.approx(expected_var, rel=0.03)
 
 
 @pytest.mark.parametrize("name, expected_var", [
