@@ -7,6 +7,13 @@ fan_out = out; a conv kernel (*spatial, in_channels, out_channels) has
 fan_in = prod(spatial) * in_channels and fan_out = prod(spatial) * out_channels (each output
 unit sees prod(spatial) * in_channels inputs); a 1-D shape has fan_in = fan_out = shape[0].
 
+Names. The lecture's "Xavier initialization" is `randn(fan_in, fan_out) / sqrt(fan_in)`,
+i.e. Var = 1/fan_in: jaxdl calls it `lecun_normal` (LeCun 1998). Glorot & Bengio's (2010)
+own form averages the fans, Var = 2/(fan_in + fan_out): jaxdl's `xavier_normal` (alias
+`glorot_normal`). The lecture's "Xavier-ReLU", `randn / sqrt(fan_in / 2)`, is `he_normal`;
+the notes' variants sqrt(1/n[l-1]), sqrt(2/(n[l-1] + n[l])) and sqrt(2/n[l-1]) are
+`lecun_normal`, `xavier_normal` and `he_normal`.
+
 Every factory takes `scale`, a multiplier on the drawn values (so the standard deviation
 becomes scale * std); `scale` and `std` may be traced arrays, for init-scale sweeps.
 """
@@ -65,13 +72,22 @@ def normal(std=0.01, scale=1.0):
     return init
 
 
-def truncated_normal(std=0.01, scale=1.0):
-    """Normal cut at +-2 std, rescaled so the kept values have std scale * std."""
+def truncated_normal(std=0.01, scale=1.0, *, rescale=True):
+    """N(0, s^2) cut at +-2 s, s = scale * std.
+
+    rescale=True (default): s is first divided by 0.8796 so the kept values have std exactly
+    scale * std (flax/keras). rescale=False: TF1's `tf.truncated_normal(stddev=s)` (the
+    tutorial's MNIST recipe), which redraws values beyond 2 s and does not rescale, so the
+    actual std is 0.8796 * s and every |w| <= 2 s.
+    """
     check_range("truncated_normal", "std", std, low=0.0)
+    if not isinstance(rescale, bool):
+        raise TypeError(f"truncated_normal: rescale must be True or False, got {rescale!r}")
+    divisor = _TRUNCATED_STD if rescale else 1.0
 
     def init(key, shape, dtype=jnp.float32):
         draw = jax.random.truncated_normal(key, -2.0, 2.0, shape, dtype)
-        return scale * std / _TRUNCATED_STD * draw
+        return scale * std / divisor * draw
     return init
 
 

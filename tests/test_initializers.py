@@ -81,6 +81,23 @@ def test_normal_truncated_uniform_constant_zeros():
     np.testing.assert_array_equal(init.ones(KEY, (3,)), np.ones(3))
 
 
+def test_truncated_normal_tf1_semantics_is_not_rescaled():
+    t = draw(init.truncated_normal(0.1, rescale=False))
+    assert t.std() == pytest.approx(0.87962566 * 0.1, rel=0.01)  # TF1: std ~ 0.88 s
+    assert np.abs(t).max() <= 2 * 0.1 * (1 + 1e-6)  # redrawn beyond 2 s
+    assert np.abs(t).max() > 0.99 * 2 * 0.1
+    np.testing.assert_allclose(t, 0.87962566103423978 * draw(init.truncated_normal(0.1)),
+                               rtol=1e-6)  # the same draw, only the factor differs
+    with pytest.raises(TypeError, match="rescale must be True or False"):
+        init.truncated_normal(0.1, rescale="no")
+
+
+def test_course_xavier_is_lecun_normal_not_glorot():
+    # the lecture: W = randn(fan_in, fan_out) / sqrt(fan_in); fans 400, 600
+    assert draw(init.lecun_normal()).var() == pytest.approx(1 / 400, rel=0.02)
+    assert draw(init.xavier_normal()).var() == pytest.approx(2 / 1000, rel=0.02)
+
+
 def test_scale_multiplies_the_draw():
     base = draw(init.he_normal())
     np.testing.assert_allclose(draw(init.he_normal(scale=0.5)), 0.5 * base, rtol=1e-6)
