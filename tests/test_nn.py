@@ -29,6 +29,8 @@ LAYERS = {
     "tanh": (nn.tanh, (3,)),
     "relu": (nn.relu, (3,)),
     "leaky_relu": (nn.leaky_relu(0.1), (3,)),
+    "step": (nn.step, (3,)),
+    "sign": (nn.sign, (3,)),
     "softmax": (nn.softmax, (3,)),
     "log_softmax": (nn.log_softmax, (3,)),
     "dropout": (nn.dropout(0.7), (3,)),
@@ -101,6 +103,26 @@ def test_activation_values_match_jax_nn():
     np.testing.assert_allclose(nn.functional.leaky_relu(z, 0.1), np.where(z > 0, z, 0.1 * z),
                                rtol=1e-6)
     np.testing.assert_array_equal(nn.functional.linear(z), z)
+
+
+def test_relu_subgradient_at_zero_is_zero_as_jax_nn():
+    z = jnp.array([-1.0, 0.0, 2.0])
+    g = jax.vmap(jax.grad(nn.functional.relu))(z)
+    np.testing.assert_array_equal(g, [0.0, 0.0, 1.0])  # jnp.maximum(z, 0) would give 0.5 at 0
+    np.testing.assert_array_equal(g, jax.vmap(jax.grad(jax.nn.relu))(z))
+    assert nn.functional.relu(jnp.float16(-3.0)).dtype == jnp.float16
+
+
+def test_step_and_sign_are_the_threshold_units_and_have_zero_gradient():
+    z = jnp.array([-2.0, -0.0, 0.0, 0.5, 3.0])
+    np.testing.assert_array_equal(nn.functional.step(z), [0.0, 1.0, 1.0, 1.0, 1.0])  # 1 at z >= 0
+    np.testing.assert_array_equal(nn.functional.sign(z), [-1.0, 0.0, 0.0, 1.0, 1.0])  # sign(0) = 0
+    for fn in (nn.functional.step, nn.functional.sign):
+        np.testing.assert_array_equal(jax.vmap(jax.grad(fn))(z), np.zeros(5))
+    y, _ = nn.activation("step").apply({}, {}, jnp.array([[-1.0, 1.0]]))
+    np.testing.assert_array_equal(y, [[0.0, 1.0]])
+    y, _ = nn.activation("sign").apply({}, {}, jnp.array([[-4.0, 0.0]]))
+    np.testing.assert_array_equal(y, [[-1.0, 0.0]])
 
 
 def test_sigmoid_saturates_without_overflow():

@@ -2,6 +2,7 @@
 
 from jaxdl.nn import functional
 from jaxdl.nn.activations import leaky_relu, linear, log_softmax, relu, sigmoid, softmax, tanh
+from jaxdl.nn.activations import sign, step
 from jaxdl.nn.activations import get as activation
 from jaxdl.nn.batchnorm import batchnorm
 from jaxdl.nn.combinators import parallel, residual, serial
@@ -13,5 +14,6 @@ from jaxdl.nn.reshape import flatten
 __all__ = [
     "Layer", "ShapeError", "activation", "batchnorm", "dense", "dropout", "flatten",
     "functional", "is_weight", "leaky_relu", "linear", "log_softmax", "maxout", "parallel",
-    "relu", "residual", "serial", "sigmoid", "softmax", "tanh", "weights_only",
+    "relu", "residual", "serial", "sigmoid", "sign", "softmax", "step", "tanh",
+    "weights_only",
 ]

@@ -1,6 +1,8 @@
 """Activation layers: parameter-free, shape-preserving, deterministic.
 
-`linear, sigmoid, tanh, relu, softmax` are layers; `leaky_relu(alpha)` builds one.
+`linear, sigmoid, tanh, relu, step, sign, softmax` are layers; `leaky_relu(alpha)` builds
+one. `step` (Heaviside) and `sign` are the classic threshold units: their gradient is 0, so
+they are for forward-only models (perceptrons, binary codes), not for gradient training.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ linear = elementwise("linear", functional.linear)
 sigmoid = elementwise("sigmoid", functional.sigmoid)
 tanh = elementwise("tanh", functional.tanh)
 relu = elementwise("relu", functional.relu)
+step = elementwise("step", functional.step)
+sign = elementwise("sign", functional.sign)
 softmax = elementwise("softmax", functional.softmax)
 log_softmax = elementwise("log_softmax", functional.log_softmax)
 
@@ -39,7 +43,7 @@ def leaky_relu(alpha=0.01) -> Layer:
 
 
 BY_NAME = {"linear": linear, "sigmoid": sigmoid, "tanh": tanh, "relu": relu,
-           "leaky_relu": leaky_relu()}
+           "leaky_relu": leaky_relu(), "step": step, "sign": sign}
 
 
 def get(name: str) -> Layer:

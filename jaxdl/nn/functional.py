@@ -21,8 +21,24 @@ def tanh(z):
 
 
 def relu(z):
-    """Rectified linear unit g(z) = max(0, z)."""
-    return jnp.maximum(z, 0)
+    """Rectified linear unit g(z) = max(0, z), with derivative 1[z > 0]: 0 at z = 0.
+
+    The subgradient at 0 is 0, as `jax.nn.relu` (`jnp.maximum(z, 0)` would split the tie and
+    give 0.5). The tutorial's `relu_backward` (`dx[x < 0] = 0`) passes the gradient at 0,
+    i.e. uses 1; any value in [0, 1] is a valid subgradient.
+    """
+    return jnp.where(z > 0, z, jnp.zeros_like(z))
+
+
+def step(z):
+    """Heaviside step g(z) = 1 if z >= 0 else 0 (the lecture's perceptron / McCulloch-Pitts
+    threshold unit); its derivative is 0 everywhere autodiff sees it."""
+    return jnp.where(z >= 0, jnp.ones_like(z), jnp.zeros_like(z))
+
+
+def sign(z):
+    """g(z) = 1[z > 0] - 1[z < 0] (so sign(0) = 0, the lecture's definition); derivative 0."""
+    return jnp.sign(z)
 
 
 def leaky_relu(z, alpha=0.01):
