@@ -110,7 +110,7 @@ def test_relu_subgradient_at_zero_is_zero_as_jax_nn():
     g = jax.vmap(jax.grad(nn.functional.relu))(z)
     np.testing.assert_array_equal(g, [0.0, 0.0, 1.0])  # jnp.maximum(z, 0) would give 0.5 at 0
     np.testing.assert_array_equal(g, jax.vmap(jax.grad(jax.nn.relu))(z))
-    assert nn.functional.relu(jnp.float16(-3.0)).dtype == jnp.float16
+    assert nn.functional.relu(jnp.bfloat16(-3.0)).dtype == jnp.bfloat16
 
 
 def test_step_and_sign_are_the_threshold_units_and_have_zero_gradient():
