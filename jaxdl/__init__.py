@@ -4,6 +4,7 @@ __version__ = "0.1.0"
 
 from jaxdl import (  # noqa: E402
     checkpoint,
+    classic,
     data,
     diagnostics,
     ensemble,
@@ -18,5 +19,5 @@ from jaxdl import (  # noqa: E402
     tune,
 )
 
-__all__ = ["__version__", "checkpoint", "data", "diagnostics", "ensemble", "initializers",
+__all__ = ["__version__", "checkpoint", "classic", "data", "diagnostics", "ensemble", "initializers",
            "losses", "metrics", "nn", "optim", "recipes", "regularizers", "train", "tune"]
