@@ -19,5 +19,5 @@ from jaxdl import (  # noqa: E402
     tune,
 )
 
-__all__ = ["__version__", "checkpoint", "classic", "data", "diagnostics", "ensemble", "initializers",
-           "losses", "metrics", "nn", "optim", "recipes", "regularizers", "train", "tune"]
+__all__ = ["__version__", "checkpoint", "classic", "data", "diagnostics", "ensemble",
+           "initializers", "losses", "metrics", "nn", "optim", "recipes", "regularizers", "train", "tune"]
