@@ -20,4 +20,5 @@ from jaxdl import (  # noqa: E402
 )
 
 __all__ = ["__version__", "checkpoint", "classic", "data", "diagnostics", "ensemble",
-           "initializers", "losses", "metrics", "nn", "optim", "recipes", "regularizers", "train", "tune"]
+           "initializers", "losses", "metrics", "nn", "optim", "recipes", "regularizers", "train",
+           "tune"]
