@@ -4,6 +4,7 @@ import json
 import zlib
 
 import jax
+import numpy as np
 import pytest
 
 from jaxdl import cli, experiments
@@ -87,3 +88,34 @@ def test_activation_statistics_quick_shows_every_effect(tmp_path):
     assert xavier_relu < 0.1 < 0.5 < he_relu < 1.5
     assert (tmp_path / "activation_statistics.png").stat().st_size > 10_000
     assert "| activation_statistics |" in (tmp_path / "README.md").read_text()
+
+
+def _quick(name, tmp_path):
+    outcome = experiments.run_experiment(experiments.get(name), jax.random.key(0), quick=True,
+                                         out=tmp_path)
+    assert {p.name for p in outcome.files} == {f"{name}.{s}" for s in ("md", "json", "png")}
+    return outcome.verdict
+
+
+def test_ensembles_quick_the_vote_beats_the_mean_member_and_the_oracle_is_labelled(tmp_path):
+    v = _quick("ensembles", tmp_path)
+    acc = v.numbers["accuracy"]["digits"]
+    assert v.reproduced and 0 < v.numbers["gains"]["digits"] <= 0.05
+    assert acc["mean_prob"] > acc["mean_member"] and len(acc["members"]) == 6
+    assert "oracle: best member on test (not a selection)" in (tmp_path / "ensembles.md").read_text()
+
+
+def test_next_batch_order_is_a_permutation_per_epoch_running_on_across_epochs():
+    from jaxdl.experiments.mnist_course_recipe import next_batch_indices
+    order = np.asarray(next_batch_indices(jax.random.key(1), 10, 4, 6))  # 24 = 2.4 epochs
+    flat = order.ravel()
+    assert order.shape == (6, 4)
+    assert sorted(flat[:10]) == list(range(10)) and sorted(flat[10:20]) == list(range(10))
+    assert not (flat[:10] == flat[10:20]).all()  # reshuffled each epoch
+
+
+def test_mnist_course_recipe_quick_runs_the_tf1_program(tmp_path):
+    v = _quick("mnist_course_recipe", tmp_path)
+    assert v.reproduced and v.numbers["first_epoch_is_a_permutation"]
+    assert abs(v.numbers["init_std_ratio"] - 0.8796) < 0.01  # TF1: truncated, not rescaled
+    assert v.numbers["mean"] > 0.9 and len(v.numbers["test_accuracy"]) == 2

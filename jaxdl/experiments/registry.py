@@ -47,9 +47,9 @@ MODULES = (
     # "feature_scaling",
     # "gradient_check",
     # "sanity_checks",
-    # "mnist_course_recipe",
+    "mnist_course_recipe",
     # "semi_supervised",
-    # "ensembles",
+    "ensembles",
     # "cifar10_fc",
 )
 
