@@ -119,3 +119,10 @@ def test_mnist_course_recipe_quick_runs_the_tf1_program(tmp_path):
     assert v.reproduced and v.numbers["first_epoch_is_a_permutation"]
     assert abs(v.numbers["init_std_ratio"] - 0.8796) < 0.01  # TF1: truncated, not rescaled
     assert v.numbers["mean"] > 0.9 and len(v.numbers["test_accuracy"]) == 2
+
+
+def test_semi_supervised_quick_confident_pseudo_labels_are_more_accurate_and_help(tmp_path):
+    v = _quick("semi_supervised", tmp_path)
+    n = v.numbers
+    assert v.reproduced and n["dev_gain"] > 0 and n["kept"] > 0
+    assert n["pseudo_accuracy"] > n["pool_accuracy"]

@@ -26,6 +26,7 @@ from jaxdl.data.preprocessing import (PREPROCESSORS, MinMaxStats, Preprocessor, 
                                       running_update, standardize_apply, standardize_fit,
                                       standardize_splits, whiten_fit, zca_whiten_apply,
                                       zca_whiten_fit)
+from jaxdl.data.pseudo import PseudoLabels, pseudo_label
 from jaxdl.data.sources import DEFAULT, NAMES, load
 from jaxdl.data.splits import kfold, load_splits, partition, sizes_from_ratios, split
 from jaxdl.data.tfds_adapter import TFDSSource, open_source as open_tfds
@@ -33,11 +34,11 @@ from jaxdl.data.tfds_adapter import TFDSSource, open_source as open_tfds
 __all__ = [
     "DEFAULT", "ENV_VAR", "NAMES", "PREPROCESSORS", "Batch", "CorruptDataError",
     "DataFileError", "Dataset", "DatasetInfo", "MinMaxStats", "MissingDataError",
-    "Preprocessor", "RunningStats", "Splits", "StandardizeStats", "TFDSSource",
+    "Preprocessor", "PseudoLabels", "RunningStats", "Splits", "StandardizeStats", "TFDSSource",
     "WhiteningStats", "compose", "concatenate", "data_root", "download", "epoch_batches",
     "from_arrays", "host_batches", "identity", "kfold", "load", "load_splits", "minmax_apply",
     "minmax_fit", "num_batches", "official_part", "open_tfds", "parse_idx", "partition",
-    "pca_whiten_apply", "pca_whiten_fit", "per_example", "prefetch", "preprocess_splits",
+    "pca_whiten_apply", "pca_whiten_fit", "per_example", "prefetch", "preprocess_splits", "pseudo_label",
     "random_flip", "random_noise", "random_rotation", "random_shift", "rotate",
     "running_finalize", "running_init", "running_update", "sizes_from_ratios", "split",
     "standardize_apply", "standardize_fit", "standardize_splits", "whiten_fit",

@@ -48,7 +48,7 @@ MODULES = (
     # "gradient_check",
     # "sanity_checks",
     "mnist_course_recipe",
-    # "semi_supervised",
+    "semi_supervised",
     "ensembles",
     # "cifar10_fc",
 )
