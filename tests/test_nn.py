@@ -291,8 +291,11 @@ def test_same_key_same_params_different_key_different_params():
 
 def test_init_shape_errors_name_the_layer_and_both_shapes():
     with pytest.raises(nn.ShapeError, match=r"layer 0 \(dense\(3\)\).*expected input shape "
-                                            r"\(features,\), got \(8, 8\)"):
-        nn.serial(nn.dense(3), nn.relu).init(KEY, (8, 8))
+                                            r"\(features,\) or \(steps, features\), got "
+                                            r"\(8, 8, 1\); put nn.flatten"):
+        nn.serial(nn.dense(3), nn.relu).init(KEY, (8, 8, 1))  # an image needs flatten first
+    with pytest.raises(nn.ShapeError, match=r"maxout.*expected input shape \(features,\)"):
+        nn.maxout(3).init(KEY, (8, 8))
     with pytest.raises(nn.ShapeError, match="input_shape must be a tuple of positive ints"):
         nn.dense(3).init(KEY, 5)
 
@@ -372,3 +375,32 @@ def test_network_gradients_match_central_differences_in_float64():
                                                      jnp.linalg.norm(analytic))
         assert analytic.dtype == jnp.float64
     assert float(rel) < 1e-6, float(rel)
+
+
+def test_dense_acts_on_the_last_axis_of_a_sequence():
+    layer = nn.dense(4)
+    params, state, out = init(layer, (5, 3))  # (steps, features)
+    assert out == (5, 4) and params["w"].shape == (3, 4)
+    x = np.asarray(batch((5, 3), n=2))
+    y, _ = layer.apply(params, state, jnp.asarray(x))
+    expected = np.einsum("ntd,du->ntu", x, np.asarray(params["w"])) + np.asarray(params["b"])
+    np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-6)
+    y_longer, _ = layer.apply(params, state, jnp.ones((2, 7, 3)))  # any number of steps
+    assert y_longer.shape == (2, 7, 4)
+    with pytest.raises(nn.ShapeError, match=r"dense\(4\): expected input of shape "
+                                            r"\(batch, \?, 3\), got \(2, 5, 2\)"):
+        layer.apply(params, state, jnp.ones((2, 5, 2)))
+    with pytest.raises(nn.ShapeError, match=r"got \(2, 4, 4, 3\)"):  # an image batch
+        layer.apply(params, state, jnp.ones((2, 4, 4, 3)))
+
+
+def test_dense_without_bias_is_linear():
+    layer = nn.dense(3, use_bias=False)
+    params, state, out = init(layer, (4,))
+    assert set(params) == {"w"} and out == (3,)
+    params_with_bias, _, _ = init(nn.dense(3), (4,))
+    np.testing.assert_array_equal(params["w"], params_with_bias["w"])  # same key for W
+    x = batch((4,))
+    y, _ = layer.apply(params, state, x)
+    np.testing.assert_allclose(y, np.asarray(x) @ np.asarray(params["w"]), rtol=1e-6)
+    assert nn.weights_only(params) == {"w": True}

@@ -18,25 +18,41 @@ def _check_flat(name: str, input_shape) -> int:
     return shape[0]
 
 
-def dense(units: int, *, w_init=None, b_init=initializers.zeros) -> Layer:
-    """Affine map y = x W + b with W of shape (in, units), b of shape (units,).
+def _check_sequence(name: str, input_shape) -> tuple[int, ...]:
+    """An input shape (features,) or (steps, features); an image (H, W, C) needs nn.flatten
+    (or a global pooling) first."""
+    shape = as_shape(name, input_shape)
+    if len(shape) > 2:
+        raise ShapeError(f"{name}: expected input shape (features,) or (steps, features), got "
+                         f"{shape}; put nn.flatten (or nn.global_avg_pool) before it")
+    return shape
 
-    `w_init` defaults to LeCun normal (variance 1/fan_in); use `initializers.he_normal()`
-    before ReLU and `initializers.xavier_normal()` before tanh.
+
+def dense(units: int, *, w_init=None, b_init=initializers.zeros,
+          use_bias: bool = True) -> Layer:
+    """Affine map y = x W + b with W of shape (in, units), b of shape (units,) (no b when
+    `use_bias` is False, e.g. before batch norm, whose beta takes its place).
+
+    It acts on the last axis: input (batch, in) or (batch, steps, in), the same W at every
+    step (as flax and equinox). `w_init` defaults to LeCun normal (variance 1/fan_in); use
+    `initializers.he_normal()` before ReLU and `initializers.xavier_normal()` before tanh.
     """
     units = check_positive_int("dense", "units", units)
     w_init = initializers.lecun_normal() if w_init is None else w_init
     name = f"dense({units})"
 
     def init(key, input_shape):
-        fan_in = _check_flat(name, input_shape)
-        w_key, b_key = jax.random.fold_in(key, 0), jax.random.fold_in(key, 1)
-        params = {"w": w_init(w_key, (fan_in, units)), "b": b_init(b_key, (units,))}
-        return params, {}, (units,)
+        shape = _check_sequence(name, input_shape)
+        params = {"w": w_init(jax.random.fold_in(key, 0), (shape[-1], units))}
+        if use_bias:
+            params["b"] = b_init(jax.random.fold_in(key, 1), (units,))
+        return params, {}, (*shape[:-1], units)
 
     def apply(params, state, x, *, key=None, train=False):
-        check_input(name, x, params["w"].shape[:1])
-        return x @ params["w"] + params["b"], state
+        steps = (None,) if x.ndim == 3 else ()
+        check_input(name, x, steps + params["w"].shape[:1])
+        y = x @ params["w"]
+        return (y + params["b"] if use_bias else y), state
 
     return Layer(init, apply, name)
 
