@@ -31,15 +31,41 @@ def penalty(elementwise: Callable, mask=weights_only) -> Regularizer:
 
 
 def l2(lam, *, mask=weights_only) -> Regularizer:
-    """R = lam / 2 * sum w^2 (weight decay); dR/dw = lam * w."""
+    """R = lam / 2 * sum w^2 (weight decay), added to the batch-mean loss; dR/dw = lam * w.
+
+    The course's forms, with the same mean loss (1/m) sum L in front:
+    * the notes: J = (1/m) sum L + lambda / (2m) sum ||W||^2 (dw += lambda/m * w): pass
+      lam = lambda / m, m the number of examples the notes' cost averages over;
+    * the lecture: (1/T) sum l + lambda * sum ||W||_F^2 (gradient 2 lambda W): pass
+      lam = 2 * lambda.
+    """
     check_range("l2", "lam", lam, low=0.0)
     return penalty(lambda w: 0.5 * lam * w ** 2, mask)
 
 
+@jax.custom_jvp
+def _abs(w):
+    """|w| whose derivative is sign(w) with sign(0) = 0 (autodiff of jnp.abs gives 1 at 0)."""
+    return jnp.abs(w)
+
+
+@_abs.defjvp
+def _abs_jvp(primals, tangents):
+    (w,), (dw,) = primals, tangents
+    return jnp.abs(w), jnp.sign(w) * dw
+
+
 def l1(lam, *, mask=weights_only) -> Regularizer:
-    """R = lam * sum |w| (drives weights to exactly zero: sparse solutions)."""
+    """R = lam * sum |w|; dR/dw = lam * sign(w), with sign(0) = 0 (the lecture's gradient).
+
+    The L1 penalty's minimum is sparse, but (sub)gradient steps on it oscillate around 0
+    and almost never land on an exact 0; for exact zeros use the proximal step
+    `jaxdl.optim.proximal_l1(lam, lr)` after the optimizer instead of this penalty.
+    Course forms: the lecture's lambda * sum |W|: pass lam = lambda; the notes'
+    lambda / (2m) * sum |w|: pass lam = lambda / (2m).
+    """
     check_range("l1", "lam", lam, low=0.0)
-    return penalty(lambda w: lam * jnp.abs(w), mask)
+    return penalty(lambda w: lam * _abs(w), mask)
 
 
 def l0(lam, *, eps=1e-2, mask=weights_only) -> Regularizer:

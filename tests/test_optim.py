@@ -701,6 +701,63 @@ def test_weight_decay_after_adam_is_decoupled_adamw():
     np.testing.assert_allclose(pa["dense"]["b"], pb["dense"]["b"], rtol=1e-5)
 
 
+# ----------------------------------------------------------------------------- proximal_l1
+
+def test_proximal_l1_is_the_soft_threshold_closed_form_with_exact_zeros():
+    lr, lam = 0.1, 0.5  # threshold lr * lam = 0.05
+    params = {"w": jnp.array([0.3, -0.05, 0.01, -1.0]), "b": jnp.array([0.01])}
+    grads = {"w": jnp.array([0.1, 0.2, -0.3, 0.5]), "b": jnp.array([-0.3])}
+    opt = optax.chain(optim.sgd(lr), optim.proximal_l1(lam, lr))
+    updates, _ = jax.jit(opt.update)(grads, opt.init(params), params)
+    new = optax.apply_updates(params, updates)
+    # w - lr g = [0.29, -0.07, 0.04, -1.05] -> sign * max(|.| - 0.05, 0)
+    np.testing.assert_allclose(new["w"], [0.24, -0.02, 0.0, -1.0], rtol=1e-5, atol=0)
+    assert float(new["w"][2]) == 0.0  # exactly
+    z = np.asarray(params["w"]) - lr * np.asarray(grads["w"])
+    np.testing.assert_allclose(new["w"], np.sign(z) * np.maximum(np.abs(z) - lr * lam, 0),
+                               rtol=1e-5)
+    np.testing.assert_allclose(new["b"], [0.04], rtol=1e-6)  # the bias is not thresholded
+    with pytest.raises(ValueError, match="proximal_l1: update needs params"):
+        optim.proximal_l1(lam, lr).update(grads, optim.proximal_l1(lam, lr).init(params))
+    with pytest.raises(ValueError, match=r"proximal_l1: lam must be in \[0, inf\)"):
+        optim.proximal_l1(-1.0, lr)
+
+
+def test_proximal_l1_reaches_the_lasso_solution_where_l1_subgradients_do_not():
+    # min 1/2 ||w - y||^2 + lam ||w||_1 has the solution soft(y, lam): zeros where |y| <= lam
+    y = jnp.array([1.0, 0.15, -0.1, -2.0, 0.05, 0.3])
+    lam, lr = 0.2, 0.3
+    loss = lambda p: 0.5 * jnp.sum((p["w"] - y) ** 2)
+    runs = {"proximal": (optax.chain(optim.sgd(lr), optim.proximal_l1(lam, lr)), loss),
+            "subgradient": (optim.sgd(lr), lambda p: loss(p) + regularizers.l1(lam)(p))}
+    final = {}
+    for name, (opt, objective) in runs.items():
+        params = {"w": jnp.zeros(6) + 0.5}
+        state = opt.init(params)
+        for _ in range(60):
+            updates, state = opt.update(jax.grad(objective)(params), state, params)
+            params = optax.apply_updates(params, updates)
+        final[name] = np.asarray(params["w"])
+    np.testing.assert_allclose(final["proximal"], [0.8, 0.0, 0.0, -1.8, 0.0, 0.1],
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(final["proximal"][[1, 2, 4]], 0.0)  # exact zeros
+    assert np.count_nonzero(final["subgradient"] == 0.0) < 3  # subgradient steps oscillate
+
+
+def test_proximal_l1_follows_a_learning_rate_schedule():
+    sched = optim.schedules.exponential(0.4, rate=0.5, every=1)  # lr 0.4, 0.2, ...
+    opt = optax.chain(optim.sgd(sched), optim.proximal_l1(1.0, sched))
+    params = {"w": jnp.array([0.5, 0.3])}
+    state = opt.init(params)
+    zero = {"w": jnp.zeros(2)}
+    updates, state = opt.update(zero, state, params)
+    params = optax.apply_updates(params, updates)
+    np.testing.assert_allclose(params["w"], [0.1, 0.0], rtol=1e-6)  # threshold 0.4
+    updates, state = opt.update(zero, state, params)
+    np.testing.assert_allclose(optax.apply_updates(params, updates)["w"], [0.0, 0.0])  # 0.2
+    assert int(state[1].count) == 2
+
+
 # ----------------------------------------------------------------------------- learning_rate
 
 def test_learning_rate_found_in_chained_state_with_schedule():

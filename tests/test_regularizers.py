@@ -31,6 +31,33 @@ def test_l1_value_and_gradient_is_lam_sign_w():
     np.testing.assert_allclose(jax.grad(reg)(PARAMS)[0]["w"], 0.1 * jnp.sign(PARAMS[0]["w"]))
 
 
+def test_l1_gradient_at_zero_is_sign_zero():
+    params = {"w": jnp.array([-0.5, 0.0, -0.0, 2.0]), "b": jnp.zeros(2)}
+    grad = jax.grad(regularizers.l1(0.1))(params)
+    np.testing.assert_allclose(grad["w"], [-0.1, 0.0, 0.0, 0.1], rtol=1e-6, atol=0)  # abs: 0.1 at 0
+    np.testing.assert_array_equal(grad["b"], [0.0, 0.0])
+    grad = jax.jit(jax.grad(regularizers.elastic_net(0.1, 1.0)))(params)
+    np.testing.assert_allclose(grad["w"], [-0.6, 0.0, 0.0, 2.1], rtol=1e-6)
+
+
+# W: sum of squares 1 + 4 + 9 + 0.25 = 14.25; a dense-layer bias that no form penalizes
+COURSE = {"w": jnp.array([[1.0, -2.0], [3.0, 0.5]]), "b": jnp.array([5.0, 5.0])}
+
+
+def test_l2_maps_to_the_notes_lambda_over_2m():
+    lam, m = 0.7, 50  # notes: J = (1/m) sum L + lambda / (2m) * sum ||W||^2
+    assert float(regularizers.l2(lam / m)(COURSE)) == pytest.approx(0.7 / 100 * 14.25, rel=1e-6)
+    grad = jax.grad(regularizers.l2(lam / m))(COURSE)  # notes: dw += lambda / m * w
+    np.testing.assert_allclose(grad["w"], lam / m * np.asarray(COURSE["w"]), rtol=1e-6)
+
+
+def test_l2_maps_to_the_lectures_lambda_sum_w_squared():
+    lam = 0.01  # lecture: (1/T) sum l + lambda * sum ||W||_F^2, gradient 2 lambda W
+    assert float(regularizers.l2(2 * lam)(COURSE)) == pytest.approx(0.01 * 14.25, rel=1e-6)
+    grad = jax.grad(regularizers.l2(2 * lam))(COURSE)
+    np.testing.assert_allclose(grad["w"], 2 * lam * np.asarray(COURSE["w"]), rtol=1e-6)
+
+
 def test_l0_surrogate_counts_nonzero_weights_as_eps_shrinks():
     params = {"w": jnp.array([0.0, 0.0, 1.0, -2.0, 0.5])}
     assert float(regularizers.l0(1.0, eps=1e-8)(params)) == pytest.approx(3.0, rel=1e-6)

@@ -8,6 +8,7 @@ See `jaxdl.optim.transforms` for the rules, their optax twins and the convention
 """
 
 from jaxdl.optim import schedules
+from jaxdl.optim.proximal import ProximalL1State, proximal_l1
 from jaxdl.optim.transforms import (
     AdagradState,
     AdamState,
@@ -28,6 +29,6 @@ from jaxdl.optim.transforms import (
 
 __all__ = [
     "schedules", "sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam",
-    "clip_by_global_norm", "weight_decay", "chain", "learning_rate",
-    "SgdState", "MomentumState", "AdagradState", "RmspropState", "AdamState",
+    "clip_by_global_norm", "weight_decay", "proximal_l1", "chain", "learning_rate",
+    "SgdState", "MomentumState", "AdagradState", "RmspropState", "AdamState", "ProximalL1State",
 ]
