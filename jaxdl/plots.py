@@ -245,3 +245,102 @@ def sweep_scatter(rows: list, names: list, path=None, *, metric: str = "best_dev
     if title:
         fig.suptitle(title)
     return _finish(fig, path)
+
+
+# ------------------------------------------------------------------- looking at images
+
+
+def _grayscale(images: np.ndarray) -> bool:
+    return images.ndim == 3 or images.shape[-1] == 1
+
+
+def image_grid(images, titles=None, path=None, *, columns: int = 8, signed: bool = False,
+               title: str | None = None):
+    """`images` (N, H, W), (N, H, W, 1) or (N, H, W, 3) in a grid of `columns`, each with
+    its title. Gray images share one gray scale (min..max of all); `signed` draws each
+    image on its own red-blue scale symmetric about 0 (weights). RGB is rescaled to [0, 1]
+    (per image with `signed`, else over all)."""
+    plt = _pyplot()
+    images = np.asarray(images, np.float64)
+    if images.ndim not in (3, 4) or (images.ndim == 4 and images.shape[-1] not in (1, 3)):
+        raise ValueError("image_grid: images must have shape (N, H, W), (N, H, W, 1) or "
+                         f"(N, H, W, 3), got {images.shape}")
+    count = len(images)
+    columns = max(1, min(columns, count))
+    rows = max(1, -(-count // columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(1.3 * columns, 1.45 * rows + 0.3),
+                             squeeze=False)
+    low, high = (images.min(), images.max()) if count else (0.0, 1.0)
+    if not count:
+        axes[0][0].text(0.5, 0.5, "nothing to show", ha="center", va="center", color="gray")
+    for index, ax in enumerate(axes.flat):
+        ax.set_axis_off()
+        if index >= count:
+            continue
+        image = images[index]
+        if _grayscale(images):
+            image = image.reshape(image.shape[:2])
+            if signed:
+                bound = np.abs(image).max() or 1.0
+                ax.imshow(image, cmap="RdBu_r", vmin=-bound, vmax=bound)
+            else:
+                ax.imshow(image, cmap="gray", vmin=low, vmax=high)
+        else:
+            lo, hi = ((-np.abs(image).max(), np.abs(image).max()) if signed
+                      else (low, high))
+            ax.imshow((image - lo) / ((hi - lo) or 1.0))
+        if titles is not None:
+            ax.set_title(str(titles[index]), fontsize="x-small")
+    if title:
+        fig.suptitle(title)
+    return _finish(fig, path)
+
+
+def _class_name(classes, label) -> str:
+    return str(classes[int(label)]) if classes is not None else str(int(label))
+
+
+def sample_grid(sample, path=None, *, classes=None, columns: int = 8, title=None):
+    """The examples of `data.inspect.sample(...)` (or any (x, y) pair of images) titled
+    with their labels (names from `classes`): look at the data before training."""
+    x, y = sample[0], sample[1]
+    return image_grid(x, [_class_name(classes, label) for label in np.asarray(y)], path,
+                      columns=columns, title=title or f"{len(y)} examples and their labels")
+
+
+def first_layer_weights(params, image_shape, path=None, *, units: int | None = 64,
+                        columns: int = 8, title=None):
+    """The first dense layer's weights as images (`data.inspect.first_layer_images`), the
+    first `units` of them (None: all), each on a red-blue scale symmetric about 0."""
+    from jaxdl.data.inspect import first_layer_images
+    images = first_layer_images(params, image_shape)[slice(units)]
+    return image_grid(images, [f"unit {j}" for j in range(len(images))], path,
+                      columns=columns, signed=True,
+                      title=title or "first-layer weights")
+
+
+def _mistake_grid(x, found, path, classes, columns, title):
+    titles = [f"{_class_name(classes, p)} ({c:.2f})\ntrue {_class_name(classes, t)}"
+              for p, t, c in zip(found.predicted, found.true, found.confidence)]
+    return image_grid(np.asarray(x)[found.indices], titles, path, columns=columns,
+                      title=title)
+
+
+def misclassified(x, outputs, labels, path=None, *, limit: int | None = 32, classes=None,
+                  columns: int = 8, title=None):
+    """The first `limit` misclassified examples of a split (dataset order), titled with
+    "predicted (confidence)" and the true class (`data.inspect.misclassified`)."""
+    from jaxdl.data.inspect import Mistakes, misclassified as find
+    found = find(outputs, labels)
+    shown = Mistakes(*(field[slice(limit)] for field in found))
+    return _mistake_grid(x, shown, path, classes, columns,
+                         title or f"{len(found.indices)} misclassified of {len(x)}")
+
+
+def confident_mistakes(x, outputs, labels, path=None, *, k: int = 16, classes=None,
+                       columns: int = 8, title=None):
+    """The `k` mistakes the model was most confident of, most confident first
+    (`data.inspect.most_confident_mistakes`)."""
+    from jaxdl.data.inspect import most_confident_mistakes
+    return _mistake_grid(x, most_confident_mistakes(outputs, labels, k), path, classes,
+                         columns, title or f"the {k} most confident mistakes")

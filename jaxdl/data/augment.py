@@ -72,6 +72,21 @@ def random_shift(max_shift: int = 2, *, fill=0.0) -> Augmentation:
     return per_example(shift)
 
 
+def _resample(image, coords, fill):
+    """Bilinear resampling of each channel of `image` (H, W, C) at source `coords` (two
+    (H, W) arrays of row and column positions); positions outside read `fill`."""
+    def channel(plane):
+        return ndimage.map_coordinates(plane, coords, order=1, mode="constant", cval=fill)
+    return jax.vmap(channel, in_axes=-1, out_axes=-1)(image)
+
+
+def _centred_grid(image):
+    """(dy, dx): each pixel's offset from the image centre ((H - 1) / 2, (W - 1) / 2)."""
+    h, w = image.shape[0], image.shape[1]
+    return jnp.meshgrid(jnp.arange(h) - (h - 1) / 2, jnp.arange(w) - (w - 1) / 2,
+                        indexing="ij")
+
+
 def rotate(image, degrees, *, fill=0.0):
     """Rotate one (H, W, C) image counterclockwise by `degrees` about its centre (90 equals
     np.rot90 on a square image); bilinear interpolation, pixels from outside are `fill`.
@@ -80,13 +95,9 @@ def rotate(image, degrees, *, fill=0.0):
     h, w = image.shape[0], image.shape[1]
     theta = jnp.deg2rad(degrees)
     cos, sin = jnp.cos(theta), jnp.sin(theta)
-    dy, dx = jnp.meshgrid(jnp.arange(h) - (h - 1) / 2, jnp.arange(w) - (w - 1) / 2,
-                          indexing="ij")
+    dy, dx = _centred_grid(image)
     coords = [(h - 1) / 2 + cos * dy + sin * dx, (w - 1) / 2 - sin * dy + cos * dx]
-
-    def channel(plane):
-        return ndimage.map_coordinates(plane, coords, order=1, mode="constant", cval=fill)
-    return jax.vmap(channel, in_axes=-1, out_axes=-1)(image)
+    return _resample(image, coords, fill)
 
 
 def random_rotation(max_degrees=10.0, *, fill=0.0) -> Augmentation:
@@ -99,6 +110,82 @@ def random_rotation(max_degrees=10.0, *, fill=0.0) -> Augmentation:
         angle = jax.random.uniform(key, (), minval=-max_degrees, maxval=max_degrees)
         return rotate(image, angle, fill=fill)
     return per_example(rotation)
+
+
+def shear(image, factor, *, fill=0.0):
+    """Skew one (H, W, C) image horizontally about its centre row: output (y, x) reads the
+    source (y, x + factor (y - (H - 1) / 2)), bilinear, `fill` from outside; factor > 0
+    leans the top to the right (italic), 0 is the identity; `factor` may be traced."""
+    h, w = image.shape[0], image.shape[1]
+    dy, _ = _centred_grid(image)
+    rows, cols = jnp.meshgrid(jnp.arange(h), jnp.arange(w), indexing="ij")
+    return _resample(image, [rows, cols + factor * dy], fill)
+
+
+def random_shear(max_factor=0.3, *, fill=0.0) -> Augmentation:
+    """Skew each image by a factor uniform in [-max_factor, max_factor] (see `shear`): the
+    tutorial's "skew the images"."""
+    if _disabled(max_factor):
+        return identity
+    check_range("random_shear", "max_factor", max_factor, low=0.0)
+
+    def skew(key, image):
+        factor = jax.random.uniform(key, (), minval=-max_factor, maxval=max_factor)
+        return shear(image, factor, fill=fill)
+    return per_example(skew)
+
+
+def _gaussian_kernel(sigma: float) -> jax.Array:
+    """exp(-t^2 / (2 sigma^2)) on t = -r..r, r = int(4 sigma + 0.5), normalized to sum 1
+    (scipy.ndimage.gaussian_filter's kernel)."""
+    radius = int(4 * sigma + 0.5)
+    t = jnp.arange(-radius, radius + 1, dtype=jnp.float32)
+    kernel = jnp.exp(-t ** 2 / (2 * sigma ** 2))
+    return kernel / kernel.sum()
+
+
+def _smooth(field, kernel):
+    """Separable Gaussian smoothing of a 2-D `field` with zeros beyond its border."""
+    radius = (kernel.shape[0] - 1) // 2
+
+    def along(vector):
+        return jnp.convolve(jnp.pad(vector, radius), kernel, mode="valid")
+    field = jax.vmap(along, in_axes=1, out_axes=1)(field)
+    return jax.vmap(along)(field)
+
+
+def elastic_displacement(key, shape, alpha, sigma: float):
+    """The displacement field (2, H, W) of Simard et al. (2003): uniform noise in [-1, 1]
+    per pixel and direction, smoothed by a Gaussian of std `sigma` pixels (zeros beyond
+    the border), times `alpha` (may be traced; `sigma` sets the kernel size, a number)."""
+    kernel = _gaussian_kernel(sigma)
+    noise = jax.random.uniform(key, (2, *shape), minval=-1.0, maxval=1.0)
+    return alpha * jax.vmap(_smooth, in_axes=(0, None))(noise, kernel)
+
+
+def elastic(image, displacement, *, fill=0.0):
+    """Warp one (H, W, C) image by `displacement` (2, H, W): output (y, x) reads the source
+    (y + d_y, x + d_x), bilinear, `fill` from outside; every channel moves alike."""
+    rows, cols = jnp.meshgrid(jnp.arange(image.shape[0]), jnp.arange(image.shape[1]),
+                              indexing="ij")
+    return _resample(image, [rows + displacement[0], cols + displacement[1]], fill)
+
+
+def random_elastic(alpha=34.0, sigma=4.0, *, fill=0.0) -> Augmentation:
+    """Elastic distortion (Simard et al. 2003, the OCR case; their MNIST values alpha=34,
+    sigma=4): a fresh `elastic_displacement` field per image. alpha=0 is the identity."""
+    if _disabled(alpha):
+        return identity
+    check_range("random_elastic", "alpha", alpha, low=0.0)
+    if concrete_values(sigma) is None:
+        raise TypeError("random_elastic: sigma must be a number (it sets the kernel size)")
+    check_range("random_elastic", "sigma", sigma, low=0.0, low_open=True)
+    sigma = float(sigma)
+
+    def distort(key, image):
+        return elastic(image, elastic_displacement(key, image.shape[:2], alpha, sigma),
+                       fill=fill)
+    return per_example(distort)
 
 
 def random_noise(std=0.05, *, clip=None) -> Augmentation:

@@ -5,7 +5,11 @@ Fit on the training inputs only, then apply the same stats to train, dev and tes
 they can be saved with a checkpoint and passed through `jit`/`vmap`. Features are the
 trailing axes of `x` (per pixel and channel for images); the leading axis is examples.
 
-- standardize: x' = (x - mu) / sigma per feature (sigma = 1 where sigma <= eps).
+- standardize: x' = (x - mu) / sigma per feature (sigma = 1 where sigma <= eps); with
+  `std_floor` = f, sigma_j = max(sigma_j, f * sigma_all) (sigma_all: the std of every entry),
+  so a rare pixel is never blown up more than 1/f times global scaling would.
+- center: x' = x - mu, no scaling (the tutorial: "image data usually require 0 centered but
+  does not require whitening"), mu per pixel, per channel or one global mean.
 - minmax: x' = low + (x - min) (high - low) / (max - min) per feature (constant -> low).
 - PCA whitening: x' = (x - mu) U diag(1 / sqrt(S + eps)), with U S U^T = Cov(x) (SVD);
   ZCA whitening: x' = (x - mu) U diag(1 / sqrt(S + eps)) U^T = PCA-white(x) U^T.
@@ -27,6 +31,10 @@ from jaxdl.data.dataset import Splits
 class StandardizeStats(NamedTuple):
     mean: jnp.ndarray
     std: jnp.ndarray
+
+
+class CenterStats(NamedTuple):
+    mean: jnp.ndarray
 
 
 class MinMaxStats(NamedTuple):
@@ -52,20 +60,41 @@ def _feature_axes(x, per_channel: bool) -> tuple[int, ...]:
     return tuple(range(x.ndim - 1)) if per_channel else (0,)
 
 
-def standardize_fit(x, *, eps=1e-6, per_channel: bool = False) -> StandardizeStats:
+def standardize_fit(x, *, eps=1e-6, per_channel: bool = False,
+                    std_floor=0.0) -> StandardizeStats:
     """mu, sigma per feature over the examples (population std); `per_channel` pools all
-    positions of a channel (axes but the last). Features with sigma <= eps get sigma = 1."""
+    positions of a channel (axes but the last). sigma is raised to `std_floor` times the
+    std of all entries of x (0: off; 0.1 caps the gain of a near-constant pixel at 10x
+    that of global scaling); features with sigma <= eps get sigma = 1."""
     check_range("standardize_fit", "eps", eps, low=0.0)
+    check_range("standardize_fit", "std_floor", std_floor, low=0.0)
     x = jnp.asarray(x, jnp.float32)
     axes = _feature_axes(x, per_channel)
     mean = jnp.mean(x, axis=axes)
-    std = jnp.std(x, axis=axes)
+    std = jnp.maximum(jnp.std(x, axis=axes), std_floor * jnp.std(x))
     return StandardizeStats(mean, jnp.where(std <= eps, 1.0, std))
 
 
 def standardize_apply(stats: StandardizeStats, x):
     """x' = (x - mu) / sigma."""
     return (jnp.asarray(x, jnp.float32) - stats.mean) / stats.std
+
+
+CENTER_SCOPES = ("pixel", "channel", "global")
+
+
+def center_fit(x, *, scope: str = "pixel") -> CenterStats:
+    """The mean to subtract: per feature ("pixel": over the examples), per channel
+    ("channel": over examples and positions) or one number ("global")."""
+    check_choice("center_fit", "scope", scope, CENTER_SCOPES)
+    x = jnp.asarray(x, jnp.float32)
+    axes = {"pixel": (0,), "channel": tuple(range(x.ndim - 1)), "global": None}[scope]
+    return CenterStats(jnp.mean(x, axis=axes))
+
+
+def center_apply(stats: CenterStats, x):
+    """x' = x - mu (zero-centred, scale unchanged)."""
+    return jnp.asarray(x, jnp.float32) - stats.mean
 
 
 def minmax_fit(x, *, feature_range=(0.0, 1.0)) -> MinMaxStats:
@@ -149,6 +178,7 @@ class Preprocessor(NamedTuple):
 
 PREPROCESSORS = {
     "standardize": Preprocessor(standardize_fit, standardize_apply),
+    "center": Preprocessor(center_fit, center_apply),
     "minmax": Preprocessor(minmax_fit, minmax_apply),
     "pca_whiten": Preprocessor(pca_whiten_fit, pca_whiten_apply),
     "zca_whiten": Preprocessor(zca_whiten_fit, zca_whiten_apply),
