@@ -20,6 +20,7 @@ fits.converged.all()
 
 from __future__ import annotations
 
+import functools
 import itertools
 from types import MappingProxyType
 from typing import Callable, NamedTuple
@@ -426,6 +427,11 @@ def separable_blobs(key, n_per_class: int = 50, *, dim: int = 2, separation: flo
     dim = check_positive_int("separable_blobs", "dim", dim)
     check_range("separable_blobs", "separation", separation, low=0)
     check_range("separable_blobs", "margin", margin, low=0, low_open=True)
+    return _blobs(key, n_per_class, dim, separation, margin)
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2))
+def _blobs(key, n_per_class, dim, separation, margin) -> Blobs:
     direction = jax.random.normal(jax.random.fold_in(key, 0), (dim,))
     u = direction / jnp.linalg.norm(direction)
     centre = jax.random.normal(jax.random.fold_in(key, 1), (dim,))
