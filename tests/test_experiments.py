@@ -126,3 +126,16 @@ def test_semi_supervised_quick_confident_pseudo_labels_are_more_accurate_and_hel
     n = v.numbers
     assert v.reproduced and n["dev_gain"] > 0 and n["kept"] > 0
     assert n["pseudo_accuracy"] > n["pool_accuracy"]
+
+
+def test_cifar10_fc_without_files_is_skipped_saying_where_to_put_them(tmp_path):
+    v = experiments.get("cifar10_fc").run(jax.random.key(0), quick=False, out=tmp_path,
+                                          data_dir=tmp_path)
+    assert v.status == "skipped" and "cifar-10-python.tar.gz" in v.summary
+    assert str(tmp_path / "cifar10") in v.summary
+
+
+def test_cifar10_fc_quick_runs_both_recipes_on_generated_images(tmp_path):
+    v = _quick("cifar10_fc", tmp_path)
+    assert v.reproduced and v.numbers["tutorial_test_accuracy"] > 0.5
+    assert "| trial | lr | reg | val acc |" in (tmp_path / "cifar10_fc.md").read_text()

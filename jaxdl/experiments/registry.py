@@ -50,7 +50,7 @@ MODULES = (
     "mnist_course_recipe",
     "semi_supervised",
     "ensembles",
-    # "cifar10_fc",
+    "cifar10_fc",
 )
 
 STATUSES = ("reproduced", "not reproduced", "skipped")
