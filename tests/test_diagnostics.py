@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from jaxdl import cli, data, diagnostics, initializers, losses, nn, optim, regularizers, train
+from jaxdl.diagnostics import gradcheck
 from jaxdl.nn.layer import Layer
 from tests.conftest import blobs
 
@@ -49,6 +50,13 @@ def test_verdict_bands_and_relative_error_formula():
     assert [diagnostics.verdict(r) for r in (0.0, 9.9e-8, 1e-7, 9.9e-6, 1e-5, 9.9e-4, 1e-3, 1.0)
             ] == ["correct", "correct", "inspect", "inspect", "suspicious", "suspicious",
                   "bug", "bug"]
+    # inside each band: the course's < 1e-7 great, ~1e-5 inspect, >= 1e-3 bug; jaxdl's
+    # "suspicious" between them
+    assert [diagnostics.verdict(r) for r in (3e-9, 3e-6, 1e-4, 2e-2)
+            ] == ["correct", "inspect", "suspicious", "bug"]
+    sources = {name: "the course:" in text for name, text in gradcheck.MEANING.items()}
+    assert sources == {"correct": True, "inspect": True, "suspicious": False, "bug": True}
+    assert "jaxdl adds" in gradcheck.MEANING["suspicious"]
     # ||a - g|| / (||a|| + ||g||) = ||(0, 1)|| / (||(3, 4)|| + ||(3, 3)||)
     expected = 1.0 / (5.0 + math.sqrt(18.0))
     assert diagnostics.relative_error([3.0, 4.0], [3.0, 3.0]) == pytest.approx(expected)

@@ -3,10 +3,14 @@
     g_approx_i = (J(theta + eps e_i) - J(theta - eps e_i)) / 2 eps
     relative error = ||g_approx - g|| / (||g_approx|| + ||g||)
 
-Verdict bands of a relative error r (the course's): r < 1e-7 "correct"; 1e-7 <= r < 1e-5
-"inspect" (probably right; look at the per-leaf errors, a loss with kinks such as ReLU or
-max can land here); 1e-5 <= r < 1e-3 "suspicious" (likely a bug unless a kink is crossed
-within eps or the loss is badly scaled: re-check at another point); r >= 1e-3 "bug".
+Verdict bands of a relative error r. The course (notes, eps = 1e-7) gives three: < 1e-7
+great, around 1e-5 can be OK but inspect, >= 1e-3 probably a bug. jaxdl keeps them and
+splits the course's middle range at 1e-5, adding the band "suspicious":
+r < 1e-7 "correct" (the course's "great"); 1e-7 <= r < 1e-5 "inspect" (the course's
+"around 1e-5": probably right; look at the per-leaf errors, a loss with kinks such as ReLU
+or max can land here); 1e-5 <= r < 1e-3 "suspicious" (jaxdl's addition: likely a bug unless
+a kink is crossed within eps or the loss is badly scaled: re-check at another point);
+r >= 1e-3 "bug" (the course's "bad").
 
 The verdict is the band of `max_relative_error`, the larger of the overall error and the
 worst per-leaf error, so a bug in a leaf with small gradients is not averaged away. A
@@ -34,14 +38,17 @@ from jaxdl.diagnostics.naming import leaf_name
 from jaxdl.nn.layer import Layer, ShapeError
 from jaxdl.train import make_objective
 
+# upper bounds: "correct", "inspect" and "bug" are the course's bands, "suspicious" jaxdl's
 BANDS = ((1e-7, "correct"), (1e-5, "inspect"), (1e-3, "suspicious"))
 MEANING = {
-    "correct": "the gradient is right",
+    "correct": "the gradient is right (the course: < 1e-7, great)",
     "inspect": "probably right; look at the per-leaf errors (kinks such as ReLU or max can "
-               "land here)",
+               "land here; the course: around 1e-5, inspect)",
     "suspicious": "likely a bug unless the loss has a kink within eps of this point; "
-                  "re-check at another point",
-    "bug": "the backward pass disagrees with the loss: look at the worst leaf",
+                  "re-check at another point (a band jaxdl adds between the course's "
+                  "inspect and bug)",
+    "bug": "the backward pass disagrees with the loss: look at the worst leaf (the course: "
+           ">= 1e-3, bad)",
 }
 ROUNDOFF = np.finfo(np.float64).eps / 2  # u, the unit roundoff of float64
 NOISE_FACTOR = 10.0  # noise floor per coordinate = NOISE_FACTOR * u * |J| / eps
