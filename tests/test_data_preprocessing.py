@@ -155,3 +155,60 @@ def test_non_finite_inputs_are_named_instead_of_giving_nan_statistics():
     with pytest.raises(ValueError, match=r"^preprocess_splits: dev x has 1 non-finite value "
                                          r"\(NaN or inf\), first at example 4 \(value nan\)$"):
         data.preprocess_splits(data.Splits(good, bad), "standardize")
+
+
+# ------------------------------------------------------ centring only, and a std floor
+
+
+def test_center_subtracts_the_mean_and_keeps_the_scale():
+    x = np.random.default_rng(4).uniform(size=(40, 3, 3, 2)).astype(np.float32) * [1, 5]
+    for scope, mean in (("pixel", x.mean(axis=0)), ("channel", x.mean(axis=(0, 1, 2))),
+                        ("global", x.mean())):
+        stats = data.center_fit(x, scope=scope)
+        assert stats.mean.shape == np.shape(mean)
+        out = np.asarray(data.center_apply(stats, x))
+        np.testing.assert_allclose(out, x - mean, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(out.std(), (x - mean).std(), rtol=1e-5)  # no scaling
+    per_pixel = np.asarray(data.center_apply(data.center_fit(x), x))
+    np.testing.assert_allclose(per_pixel.mean(axis=0), 0, atol=1e-6)
+    np.testing.assert_allclose(per_pixel.std(axis=0), x.std(axis=0), rtol=1e-5)
+    with pytest.raises(ValueError, match="scope must be one of"):
+        data.center_fit(x, scope="row")
+
+
+def test_center_through_preprocess_splits_uses_the_training_mean():
+    rng = np.random.default_rng(5)
+    train = data.from_arrays(rng.uniform(size=(30, 4)) + 2.0, rng.integers(0, 2, 30))
+    dev = data.from_arrays(rng.uniform(size=(10, 4)), rng.integers(0, 2, 10))
+    out, stats = data.preprocess_splits(data.Splits(train, dev), "center", scope="global")
+    assert stats.mean.shape == () and float(stats.mean) == pytest.approx(train.x.mean(), rel=1e-5)
+    np.testing.assert_allclose(out.dev.x, dev.x - train.x.mean(), rtol=1e-5, atol=1e-6)
+
+
+def rare_pixel_images(n: int = 6000, seed: int = 0) -> np.ndarray:
+    """8x8 "digits": a uniform 4x4 stroke in the middle, a border pixel on in 1 example of n
+    (MNIST's rare pixels), another always off."""
+    x = np.zeros((n, 8, 8, 1), np.float32)
+    x[:, 2:6, 2:6, 0] = np.random.default_rng(seed).uniform(size=(n, 4, 4))
+    x[17, 0, 0, 0] = 1.0
+    return x
+
+
+def test_std_floor_against_numpy_and_the_rare_pixel_blow_up():
+    x = rare_pixel_images()
+    plain = np.abs(np.asarray(data.standardize_apply(data.standardize_fit(x), x)))
+    # the rare pixel: mean 1/n, std sqrt(n - 1)/n, so its z is (1 - 1/n) n / sqrt(n - 1)
+    assert plain.max() == pytest.approx(np.sqrt(6000 - 1), rel=1e-3)      # 77.5
+    stats = data.standardize_fit(x, std_floor=0.1)
+    std = x.std(axis=0)
+    expected = np.where(std <= 1e-6, 1.0, np.maximum(std, 0.1 * x.std()))
+    np.testing.assert_allclose(stats.std, expected, rtol=1e-4)
+    floored = np.abs(np.asarray(data.standardize_apply(stats, x)))
+    rare = (1 - 1 / 6000) / (0.1 * x.std())                               # 38.4
+    assert floored.max() == pytest.approx(rare, rel=1e-3)
+    assert stats.std[0, 7, 0] == 1.0                                       # constant: 1
+    np.testing.assert_allclose(stats.std[3, 3, 0], std[3, 3, 0], rtol=1e-5)  # a stroke pixel
+    assert np.abs(np.asarray(data.standardize_apply(
+        data.standardize_fit(x, std_floor=1.0), x))).max() < 4.0
+    with pytest.raises(ValueError, match="std_floor must be in"):
+        data.standardize_fit(x, std_floor=-0.1)
