@@ -241,7 +241,7 @@ def test_perceptron_matches_a_numpy_loop(shuffle):
 
 
 def test_perceptron_converges_on_100_vmapped_blob_problems_within_novikoffs_bound():
-    problems = jax.vmap(lambda k: classic.separable_blobs(k, 30))(
+    problems = jax.jit(jax.vmap(lambda k: classic.separable_blobs(k, 25)))(
         jax.random.split(jax.random.key(0), 100))
     fits = jax.vmap(lambda x, y: classic.perceptron(x, y, max_epochs=500))(problems.x, problems.y)
     assert fits.weights.shape == (100, 2) and bool(fits.converged.all())
@@ -320,3 +320,31 @@ def test_the_perceptron_rule_is_gradient_descent_on_the_criterion():
     assert int(fit.errors[0]) > 1
     np.testing.assert_allclose(fit.weights, w, rtol=1e-6)
     np.testing.assert_allclose(fit.bias, b, rtol=1e-6)
+
+
+# ------------------------------------------------------------------ the experiment
+
+
+def test_classic_neurons_experiment_quick(tmp_path):
+    from jaxdl.experiments import classic_neurons, registry
+
+    outcome = registry.run_experiment(classic_neurons.EXPERIMENT, jax.random.key(0), quick=True,
+                                      out=tmp_path)
+    numbers = outcome.verdict.numbers
+    assert outcome.verdict.status == "reproduced", numbers["checks"]
+    assert numbers["hebb_binary"] == (1, 1, 1) and numbers["hebb_bipolar"] == (2, 2, -2)
+    assert numbers["hebb_bipolar_lines"] == ["x2 = -x1 - 1", "x2 = 0", "x2 = -x1 + 1",
+                                             "x2 = -x1 + 1"]
+    assert numbers["hebb_failure"] == (0, 0, 0, -2)
+    assert numbers["failure_wrong"] == [True, False, False, False]
+    assert numbers["xor_single_units"] == 0 and numbers["realizable_functions"] == 14
+    assert numbers["perceptron_epochs"] == {"AND": 2, "OR": 2, "XOR": 100}
+    assert numbers["perceptron_converged"] == {"AND": True, "OR": True, "XOR": False}
+    assert numbers["fausett"] == (2, 3, -4)
+    assert numbers["blob_converged"] == numbers["blob_separated"] == 100
+    assert numbers["blob_within_bound"] == 100
+    assert sorted(p.name for p in outcome.files) == [
+        "classic_neurons.json", "classic_neurons.md", "classic_neurons.png"]
+    text = (tmp_path / "classic_neurons.md").read_text()
+    assert "| (-1 -1 1) | -1 | (1 1 -1) | (2 2 -2) | x2 = -x1 + 1 |" in text
+    assert "| 0 1 1 0 | 0 | none | 250 |" in text  # the XOR row of the search

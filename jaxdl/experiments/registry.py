@@ -27,7 +27,7 @@ from jaxdl import _io
 
 # Experiment modules of jaxdl.experiments, in the order of the course (the listing's order).
 MODULES = (
-    # "classic_neurons",
+    "classic_neurons",
     "activation_statistics",
     # "variance_demos",
     # "loss_comparison",
