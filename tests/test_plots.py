@@ -101,3 +101,60 @@ def test_diagnostics_plots_write_every_monitor_plot(tmp_path):
                                        "activation_std.png", "activation_histograms.png",
                                        "weight_histograms.png"]
     assert all(is_png(p) for p in paths)
+
+
+# ------------------------------------------------------------------- looking at images
+
+
+def test_sample_grid_shows_each_example_with_its_label(tmp_path):
+    x = np.arange(3 * 4 * 4, dtype=np.float32).reshape(3, 4, 4, 1)
+    fig = plots.sample_grid((x, np.array([2, 0, 1])), tmp_path / "sample.png",
+                            classes=("zero", "one", "two"), columns=2)
+    shown = [ax for ax in fig.axes if ax.images]
+    assert [ax.get_title() for ax in shown] == ["two", "zero", "one"]
+    np.testing.assert_array_equal(shown[1].images[0].get_array(), x[1, ..., 0])
+    assert len(fig.axes) == 4 and is_png(tmp_path / "sample.png")   # 2 x 2, one left blank
+
+
+def test_first_layer_weights_draws_the_columns_as_signed_images(tmp_path):
+    w = np.random.default_rng(0).normal(size=(6, 5))
+    fig = plots.first_layer_weights([{"b": np.zeros(5), "w": w}], (2, 3), tmp_path / "w.png",
+                                    units=4)
+    shown = [ax for ax in fig.axes if ax.images]
+    assert [ax.get_title() for ax in shown] == ["unit 0", "unit 1", "unit 2", "unit 3"]
+    image = shown[3].images[0]
+    np.testing.assert_array_equal(image.get_array(), w[:, 3].reshape(2, 3))
+    assert image.get_clim() == (-np.abs(w[:, 3]).max(), np.abs(w[:, 3]).max())
+    assert is_png(tmp_path / "w.png")
+
+
+LOGITS = np.log(np.array([[0.7, 0.2, 0.1], [0.1, 0.6, 0.3], [0.9, 0.05, 0.05],
+                          [0.2, 0.2, 0.6], [0.3, 0.3, 0.4]]))
+TRUE = np.array([0, 2, 1, 2, 0])      # wrong: 1 (0.6), 2 (0.9), 4 (0.4)
+IMAGES = np.arange(5 * 9, dtype=np.float32).reshape(5, 3, 3)
+
+
+def test_misclassified_shows_the_mistakes_in_dataset_order(tmp_path):
+    fig = plots.misclassified(IMAGES, LOGITS, TRUE, tmp_path / "wrong.png", limit=2)
+    shown = [ax for ax in fig.axes if ax.images]
+    assert [ax.get_title() for ax in shown] == ["1 (0.60)\ntrue 2", "0 (0.90)\ntrue 1"]
+    np.testing.assert_array_equal(shown[1].images[0].get_array(), IMAGES[2])
+    assert fig._suptitle.get_text() == "3 misclassified of 5" and is_png(tmp_path / "wrong.png")
+
+
+def test_confident_mistakes_most_confident_first(tmp_path):
+    fig = plots.confident_mistakes(IMAGES, LOGITS, TRUE, tmp_path / "sure.png", k=3,
+                                   classes=("a", "b", "c"))
+    shown = [ax for ax in fig.axes if ax.images]
+    assert [ax.get_title() for ax in shown] == ["a (0.90)\ntrue b", "b (0.60)\ntrue c",
+                                                "c (0.40)\ntrue a"]
+    np.testing.assert_array_equal(shown[0].images[0].get_array(), IMAGES[2])
+    np.testing.assert_array_equal(shown[2].images[0].get_array(), IMAGES[4])
+    assert is_png(tmp_path / "sure.png")
+    none = plots.misclassified(IMAGES, LOGITS, np.array([0, 1, 0, 2, 2]))
+    assert not any(ax.images for ax in none.axes)               # nothing to show
+
+
+def test_image_grid_rejects_non_images():
+    with pytest.raises(ValueError, match="images must have shape"):
+        plots.image_grid(np.zeros((2, 4)))
