@@ -161,9 +161,10 @@ def model(config: TrainConfig, num_classes: int, *, init_scale=1.0):
 def schedule(config: TrainConfig, steps_per_epoch: int):
     """The learning rate (a float or a schedule of the step count) of `config`.
 
-    step: lr * decay^floor(epoch / decay_every); exponential: lr * decay^(epoch /
-    decay_every); inverse_time: lr / (1 + decay * floor(epoch / decay_every)); power:
-    lr * decay^epoch; inverse_sqrt: decay * lr / sqrt(epoch + 1).
+    With epoch = 0, 1, ...: step: lr * decay^floor(epoch / decay_every); exponential:
+    lr * decay^(epoch / decay_every); the course's per-epoch forms count epoch_num from 1
+    (optim.schedules): inverse_time: lr / (1 + decay * (floor(epoch / decay_every) + 1));
+    power: lr * decay^(epoch + 1); inverse_sqrt: decay * lr / sqrt(epoch + 1).
     """
     lr = config.lr
     decay = DEFAULT_DECAY.get(config.schedule) if config.decay is None else config.decay
@@ -173,7 +174,7 @@ def schedule(config: TrainConfig, steps_per_epoch: int):
         "constant": lambda: lr,
         "step": lambda: s.step_decay(lr, decay, every),
         "exponential": lambda: s.exponential(lr, rate=decay, every=every),
-        "inverse_time": lambda: s.inverse_time(lr, decay, every=every, staircase=True),
+        "inverse_time": lambda: s.inverse_time(lr, decay, steps_per_epoch=every),
         "power": lambda: s.per_epoch_power(lr, decay, steps_per_epoch=steps_per_epoch),
         "inverse_sqrt": lambda: s.inverse_sqrt(lr, decay, steps_per_epoch=steps_per_epoch),
     }[config.schedule]()

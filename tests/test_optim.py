@@ -801,7 +801,9 @@ def test_schedules_hand_values():
                                   [1, 1, 1, 0.5, 0.25, 0.5 ** 10]),
         "inverse_time": (S.inverse_time(1.0, 0.5), [1, 1 / 1.5, 1 / 3.5, 1 / 6, 1 / 13.5, 1 / 51]),
         "per_epoch_power": (S.per_epoch_power(0.2, steps_per_epoch=5),
-                            0.2 * 0.95 ** np.array([0, 0, 1, 2, 5, 20])),
+                            0.2 * 0.95 ** np.array([1, 1, 2, 3, 6, 21])),
+        "inverse_time_per_epoch": (S.inverse_time(0.2, 0.5, steps_per_epoch=5),
+                                   0.2 / (1 + 0.5 * np.array([1, 1, 2, 3, 6, 21]))),
         "inverse_sqrt": (S.inverse_sqrt(0.2, k=2.0, steps_per_epoch=5),
                          0.4 / np.sqrt([1, 1, 2, 3, 6, 21])),
         "piecewise_constant": (S.piecewise_constant([5, 25], [0.1, 0.01, 0.001]),
@@ -818,6 +820,32 @@ def test_schedules_hand_values():
 
 
 @parity
+def test_per_epoch_schedules_give_the_courses_first_epoch_values():
+    # notes: lr = lr0 / (1 + decay_rate * epoch_num), epoch_num = 1 for the first epoch:
+    # lr0 = 0.2, decay_rate = 1 -> 0.1, 0.067, 0.05, 0.04 in epochs 1..4
+    steps = 3
+    counts = jnp.arange(4 * steps, dtype=jnp.int32)  # 4 epochs of 3 updates
+    first_updates = counts[::steps]
+    got = jax.vmap(S.inverse_time(0.2, 1.0, steps_per_epoch=steps))(counts)
+    np.testing.assert_allclose(got[::steps], [0.1, 0.2 / 3, 0.05, 0.04], rtol=1e-6)
+    np.testing.assert_allclose(got, np.repeat(got[::steps], steps))  # constant in an epoch
+    np.testing.assert_allclose(jax.vmap(S.per_epoch_power(0.2, 0.95, steps_per_epoch=steps))(
+        first_updates), 0.2 * np.array([0.95, 0.9025, 0.857375, 0.81450625]), rtol=1e-6)
+    np.testing.assert_allclose(jax.vmap(S.inverse_sqrt(0.2, 1.0, steps_per_epoch=steps))(
+        first_updates), 0.2 / np.sqrt([1.0, 2.0, 3.0, 4.0]), rtol=1e-6)
+    with pytest.raises(ValueError, match="inverse_time: give steps_per_epoch .* not both"):
+        S.inverse_time(0.2, 1.0, every=3, steps_per_epoch=3)
+    with pytest.raises(ValueError, match="inverse_time: give steps_per_epoch .* not both"):
+        S.inverse_time(0.2, 1.0, staircase=True, steps_per_epoch=3)
+    # the CLI's --schedule inverse_time / power follow the same convention
+    from jaxdl import recipes
+    for name, decay, expected in (("inverse_time", 1.0, [0.1, 0.2 / 3, 0.05, 0.04]),
+                                  ("power", 0.5, [0.1, 0.05, 0.025, 0.0125])):
+        config = recipes.TrainConfig(schedule=name, lr=0.2, decay=decay)
+        lr = recipes.schedule(config, steps_per_epoch=steps)
+        np.testing.assert_allclose(jax.vmap(lr)(first_updates), expected, rtol=1e-6, err_msg=name)
+
+
 def test_schedules_match_optax_counterparts():
     counts = jnp.arange(0, 400, 7, dtype=jnp.int32)
     pairs = [

@@ -7,8 +7,14 @@ package's optimizers and in optax's). Parameters may be Python numbers, arrays o
 `steps_per_epoch`; concrete values are validated here. Below t = count, optionally divided
 by `every` (and floored when `staircase=True`).
 
-Per-epoch schedules take `steps_per_epoch` (updates per epoch) and use the epoch number
-e = count // steps_per_epoch = 0, 1, 2, ...; with the default 1, the count is the epoch.
+Per-epoch schedules (the notes' "learning rate decay": 1 / (1 + decay_rate * epoch_num),
+0.95^epoch_num, k / sqrt(epoch_num), all times lr0) take `steps_per_epoch` (updates per
+epoch) and share one convention, the course's: epoch_num = count // steps_per_epoch + 1
+counts epochs from 1, so the first epoch already runs at the decayed rate (lr0 = 0.2,
+decay_rate = 1 gives 0.1, 0.067, 0.05, 0.04 for epochs 1..4) and k / sqrt(epoch_num) is
+finite. They are `inverse_time(lr0, k, steps_per_epoch=...)`, `per_epoch_power` and
+`inverse_sqrt`. (Until issue 14, `per_epoch_power` counted from 0 and ran its first epoch
+at lr0; pass lr0 / base for that.)
 """
 
 from __future__ import annotations
@@ -31,6 +37,11 @@ def _progress(count, every, staircase: bool) -> jax.Array:
     """count / every as a float, floored when `staircase`."""
     p = _float(count) / every
     return jnp.floor(p) if staircase else p
+
+
+def _epoch_num(count, steps_per_epoch: int) -> jax.Array:
+    """The course's epoch_num of update `count`: 1, 1, ..., 2, ... (float)."""
+    return _float(jnp.asarray(count) // steps_per_epoch + 1)
 
 
 def constant(value) -> Schedule:
@@ -83,39 +94,53 @@ def exponential(lr0, k=None, *, rate=None, every=1, staircase: bool = False) -> 
     return lambda count: lr0 * rate ** _progress(count, every, staircase)
 
 
-def inverse_time(lr0, k, *, every=1, staircase: bool = False) -> Schedule:
-    """1/t decay: lr(t) = lr0 / (1 + k * t / every), t / every floored when `staircase`.
+def inverse_time(lr0, k, *, every=1, staircase: bool = False,
+                 steps_per_epoch: int | None = None) -> Schedule:
+    """1/t decay, per step or (with `steps_per_epoch`) the course's per-epoch form:
 
-    k >= 0; with every = steps per epoch and staircase=True this is deeplearning.ai's
-    lr0 / (1 + decay_rate * epoch).
+        lr(t) = lr0 / (1 + k * t / every)            t = count, t / every floored when
+                                                     `staircase` (first update: lr0);
+        lr = lr0 / (1 + k * epoch_num)               epoch_num = count // steps_per_epoch + 1
+                                                     (the notes' formula, counted from 1).
+
+    k >= 0. Give `steps_per_epoch` or `every`/`staircase`, not both. The per-step form is
+    TF's `inverse_time_decay`; the per-epoch one gives 0.1, 0.067, 0.05, 0.04 in epochs
+    1..4 for lr0 = 0.2, k = 1.
     """
     check_range("inverse_time", "lr0", lr0, low=0.0)
     check_range("inverse_time", "k", k, low=0.0)
     check_range("inverse_time", "every", every, low=0.0, low_open=True)
-    return lambda count: lr0 / (1 + k * _progress(count, every, staircase))
+    if steps_per_epoch is None:
+        return lambda count: lr0 / (1 + k * _progress(count, every, staircase))
+    steps_per_epoch = check_positive_int("inverse_time", "steps_per_epoch", steps_per_epoch)
+    if not (isinstance(every, (int, float)) and every == 1) or staircase:
+        raise ValueError("inverse_time: give steps_per_epoch (per-epoch decay) or "
+                         "every/staircase (per-step decay), not both")
+    return lambda count: lr0 / (1 + k * _epoch_num(count, steps_per_epoch))
 
 
 def per_epoch_power(lr0, base=0.95, *, steps_per_epoch: int = 1) -> Schedule:
-    """lr = lr0 * base ** e, e = count // steps_per_epoch the epoch number (0, 1, ...).
+    """lr = lr0 * base ** epoch_num, epoch_num = count // steps_per_epoch + 1 (from 1).
 
-    base in (0, 1]; the first epoch runs at lr0.
+    The notes' 0.95^epoch_num * lr0: base in (0, 1]; the first epoch runs at lr0 * base.
+    (Changed in issue 14: epochs counted from 0 before, the first epoch ran at lr0.)
     """
     check_range("per_epoch_power", "lr0", lr0, low=0.0)
     check_range("per_epoch_power", "base", base, low=0.0, high=1.0, low_open=True)
     steps_per_epoch = check_positive_int("per_epoch_power", "steps_per_epoch", steps_per_epoch)
-    return lambda count: lr0 * base ** _float(count // steps_per_epoch)
+    return lambda count: lr0 * base ** _epoch_num(count, steps_per_epoch)
 
 
 def inverse_sqrt(lr0, k=1.0, *, steps_per_epoch: int = 1) -> Schedule:
-    """lr = k / sqrt(epoch) * lr0, with epoch = count // steps_per_epoch + 1 counted from 1.
+    """lr = k / sqrt(epoch_num) * lr0, epoch_num = count // steps_per_epoch + 1 (from 1).
 
-    Counting the epoch from 1 (deeplearning.ai's epoch_num) keeps the first learning rate
-    finite: it is k * lr0, then k * lr0 / sqrt(2), ... k >= 0.
+    The notes' formula; counting from 1 keeps the first learning rate finite: k * lr0,
+    then k * lr0 / sqrt(2), ... k >= 0.
     """
     check_range("inverse_sqrt", "lr0", lr0, low=0.0)
     check_range("inverse_sqrt", "k", k, low=0.0)
     steps_per_epoch = check_positive_int("inverse_sqrt", "steps_per_epoch", steps_per_epoch)
-    return lambda count: k / jnp.sqrt(_float(count // steps_per_epoch + 1)) * lr0
+    return lambda count: k / jnp.sqrt(_epoch_num(count, steps_per_epoch)) * lr0
 
 
 def piecewise_constant(boundaries: Sequence[int], values) -> Schedule:
