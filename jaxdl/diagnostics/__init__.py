@@ -13,7 +13,8 @@ diagnostics.diagnose_history(result.history, initial_loss=result.initial_loss)
 
 Modules: `gradcheck` (gradient checking), `monitors` (pure per-layer monitors, the `fit`
 callback, the activation-statistics experiment), `verdicts` (bias/variance, sanity checks,
-loss-curve reading), `naming` (leaf names such as "1:dense(128)/w").
+loss-curve reading), `sanity` (above chance, gradient signs, centred pre-activations),
+`naming` (leaf names such as "1:dense(128)/w").
 """
 
 from jaxdl.diagnostics.gradcheck import (BANDS, Entry, GradientCheck, LeafCheck,
@@ -24,6 +25,9 @@ from jaxdl.diagnostics.monitors import (HEALTHY_RATIO, ActivationStatistics, Tra
                                         activation_stats, deep_network, gradient_norms,
                                         histogram, layer_outputs, make_probe, monitor_advice,
                                         to_python, update_ratio_advice, update_ratios)
+from jaxdl.diagnostics.sanity import (CenteringCheck, ChanceCheck, SignCheck, above_chance,
+                                      beats_chance, centering, gradient_signs,
+                                      preactivation_centering)
 from jaxdl.diagnostics.naming import in_layer_order, leaf_name, named_leaves, natural_key
 from jaxdl.diagnostics.verdicts import (BIAS_ADVICE, VARIANCE_ADVICE, BiasVariance,
                                         InitialLossCheck, OverfitCheck, bias_variance,
@@ -31,6 +35,8 @@ from jaxdl.diagnostics.verdicts import (BIAS_ADVICE, VARIANCE_ADVICE, BiasVarian
                                         overfit_small_subset)
 
 __all__ = [
+    "CenteringCheck", "ChanceCheck", "SignCheck", "above_chance", "beats_chance", "centering",
+    "gradient_signs", "preactivation_centering",
     "ActivationStatistics", "BANDS", "BIAS_ADVICE", "BiasVariance", "Entry", "GradientCheck",
     "HEALTHY_RATIO", "InitialLossCheck", "LeafCheck", "OverfitCheck", "TrainingMonitor",
     "VARIANCE_ADVICE", "activation_outputs", "activation_statistics", "activation_stats",
