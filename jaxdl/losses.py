@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.special import xlogy
 
-from jaxdl._checks import check_choice
+from jaxdl._checks import check_choice, check_range
 from jaxdl.nn.functional import log_softmax
 from jaxdl.nn.layer import ShapeError
 
@@ -51,21 +51,57 @@ def _per_example_sum(values):
     return jnp.sum(values.reshape(values.shape[0], -1), axis=1) if values.ndim > 1 else values
 
 
+def _regression(where: str, elementwise, predictions, targets, reduction: str):
+    """Per example, the mean over outputs of elementwise(prediction - target), reduced.
+
+    Integer targets with multi-column predictions are one-hot encoded (a loss on class
+    scores); otherwise targets must have the predictions' shape.
+    """
+    targets = jnp.asarray(targets)
+    if jnp.issubdtype(targets.dtype, jnp.integer) and targets.ndim == predictions.ndim - 1:
+        targets = as_distribution(where, predictions, targets)
+    if targets.shape != predictions.shape:
+        raise ShapeError(f"{where}: targets must have the predictions' shape "
+                         f"{predictions.shape}, got {targets.shape}")
+    size = math.prod(predictions.shape[1:])
+    return reduce(_per_example_sum(elementwise(predictions - targets)) / size, reduction)
+
+
 def mse(predictions, targets, *, reduction="mean"):
     """Mean squared error: per example, mean over outputs of (prediction - target)^2.
 
     Integer targets with multi-column predictions are one-hot encoded (squared loss on
     class scores).
     """
-    targets = jnp.asarray(targets)
-    if jnp.issubdtype(targets.dtype, jnp.integer) and targets.ndim == predictions.ndim - 1:
-        targets = as_distribution("mse", predictions, targets)
-    if targets.shape != predictions.shape:
-        raise ShapeError(f"mse: targets must have the predictions' shape "
-                         f"{predictions.shape}, got {targets.shape}")
-    squared = (predictions - targets) ** 2
-    size = math.prod(predictions.shape[1:])
-    return reduce(_per_example_sum(squared) / size, reduction)
+    return _regression("mse", jnp.square, predictions, targets, reduction)
+
+
+def mae(predictions, targets, *, reduction="mean"):
+    """Mean absolute error: per example, mean over outputs of |prediction - target|.
+
+    The L1 loss of robust regression: an outlier's pull is bounded (gradient sign(r)).
+    Targets as for `mse`.
+    """
+    return _regression("mae", jnp.abs, predictions, targets, reduction)
+
+
+def huber(predictions, targets, *, delta=1.0, reduction="mean"):
+    """Huber loss (Huber 1964), per example the mean over outputs of, with r = pred - target,
+
+        0.5 r^2                      for |r| <= delta,
+        delta * (|r| - 0.5 delta)    otherwise:
+
+    squared near 0, absolute (robust to outliers) beyond delta > 0. Equals
+    `optax.huber_loss(predictions, targets, delta)` averaged over outputs. Targets as for
+    `mse`.
+    """
+    check_range("huber", "delta", delta, low=0.0, low_open=True)
+
+    def elementwise(r):
+        a = jnp.abs(r)
+        return jnp.where(a <= delta, 0.5 * r * r, delta * (a - 0.5 * delta))
+
+    return _regression("huber", elementwise, predictions, targets, reduction)
 
 
 def softmax_cross_entropy(logits, labels, *, reduction="mean"):
@@ -131,13 +167,14 @@ def nll(log_probabilities, labels, *, reduction="mean"):
 
 
 _TARGET_KINDS = {softmax_cross_entropy: "classes", multiclass_hinge: "classes", nll: "classes",
-                 sigmoid_cross_entropy: "binary", mse: "values"}
+                 sigmoid_cross_entropy: "binary", mse: "values", mae: "values",
+                 huber: "values"}
 
 
 def target_kind(loss) -> str | None:
     """What `loss` takes as labels: "classes" (integer class indices or one-hot rows:
     softmax_cross_entropy, multiclass_hinge, nll), "binary" (0/1 targets per output:
-    sigmoid_cross_entropy), "values" (real targets: mse), or None for a loss jaxdl does not
+    sigmoid_cross_entropy), "values" (real targets: mse, mae, huber), or None for a loss jaxdl does not
     know (its labels are not validated). `functools.partial` wrappers are looked through."""
     while hasattr(loss, "func") and hasattr(loss, "keywords"):  # functools.partial
         loss = loss.func

@@ -80,8 +80,41 @@ def test_mse_matches_numpy_and_one_hot_encodes_integer_targets():
     np.testing.assert_allclose(losses.mse(LOGITS, LABELS), losses.mse(LOGITS, ONE_HOT))
 
 
+def test_mae_and_huber_textbook_values():
+    pred = jnp.array([[0.5, 3.0], [-2.0, 0.0]])
+    target = jnp.array([[0.0, 0.0], [0.0, 0.1]])  # residuals 0.5, 3; -2, -0.1
+    np.testing.assert_allclose(losses.mae(pred, target, reduction="none"),
+                               [(0.5 + 3.0) / 2, (2.0 + 0.1) / 2], rtol=1e-6)
+    # delta 1: 0.5 r^2 inside, |r| - 0.5 outside: (0.125 + 2.5) / 2, (1.5 + 0.005) / 2
+    np.testing.assert_allclose(losses.huber(pred, target, reduction="none"),
+                               [1.3125, 0.7525], rtol=1e-6)
+    # delta 2.5: 3 is outside (2.5 * (3 - 1.25) = 4.375), -2 inside (2)
+    assert float(losses.huber(pred, target, delta=2.5, reduction="sum")) == pytest.approx(
+        (0.125 + 4.375) / 2 + (2.0 + 0.005) / 2, rel=1e-6)
+    # the gradient is bounded: delta * sign(r) beyond delta (robust to outliers)
+    grad = jax.grad(lambda p: losses.huber(p, target, reduction="sum"))(pred)
+    np.testing.assert_allclose(grad, [[0.25, 0.5], [-0.5, -0.05]], rtol=1e-6)
+    with pytest.raises(ValueError, match=r"huber: delta must be in \(0, inf\)"):
+        losses.huber(pred, target, delta=0.0)
+    with pytest.raises(ValueError, match=r"mae: targets must have the predictions' shape"):
+        losses.mae(pred, jnp.ones((2, 3)))
+    assert losses.target_kind(losses.mae) == losses.target_kind(losses.huber) == "values"
+
+
+@pytest.mark.parity
+@pytest.mark.parametrize("delta", [0.5, 1.0, 3.0])
+def test_huber_matches_optax_and_mae_numpy(delta):
+    target = LOGITS[::-1]
+    np.testing.assert_allclose(
+        losses.huber(LOGITS, target, delta=delta, reduction="none"),
+        optax.huber_loss(LOGITS, target, delta=delta).mean(axis=1), rtol=1e-6)
+    residual = np.asarray(LOGITS) - np.asarray(target)
+    assert float(losses.mae(LOGITS, target)) == pytest.approx(np.abs(residual).mean(), rel=1e-6)
+    np.testing.assert_allclose(losses.mae(LOGITS, LABELS), losses.mae(LOGITS, ONE_HOT))
+
+
 @pytest.mark.parametrize("loss", [losses.softmax_cross_entropy, losses.multiclass_hinge,
-                                  losses.mse])
+                                  losses.mse, losses.mae, losses.huber])
 def test_huge_logits_give_finite_values_and_gradients(loss):
     logits = jnp.array([[1e4, 0.0, -1e4], [-1e4, 1e4, 0.0]])
     labels = jnp.array([1, 1])
