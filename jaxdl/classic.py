@@ -12,8 +12,9 @@ from jaxdl import classic
 x = classic.to_bipolar(jax.numpy.array([[1, 1], [1, 0], [0, 1], [0, 0]]))
 t = jax.numpy.array([1, -1, -1, -1])
 classic.hebb(x, t).trace.to_markdown()              # the lecture's bipolar-AND table
-problems = jax.vmap(lambda k: classic.separable_blobs(k, 50))(jax.random.split(key, 1000))
-fits = jax.vmap(lambda x, y: classic.perceptron(x, y, max_epochs=200))(problems.x, problems.y)
+keys = jax.random.split(jax.random.key(0), 1000)    # 1000 random separable problems
+problems = jax.vmap(lambda k: classic.separable_blobs(k, 50))(keys)
+fits = jax.vmap(lambda x, y: classic.perceptron(x, y, max_epochs=1000))(problems.x, problems.y)
 fits.converged.all()
 ```
 """
@@ -29,7 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxdl._checks import check_positive_int, check_range, concrete_values
+from jaxdl._checks import check_key, check_positive_int, check_range, concrete_values
 from jaxdl.ensemble import markdown_table
 
 __all__ = [
@@ -370,6 +371,8 @@ def perceptron(x, y, *, lr=1.0, theta=0.0, max_epochs: int = 100, w0=None, b0=0.
     check_range("perceptron", "lr", lr, low=0, low_open=True)
     check_range("perceptron", "theta", theta, low=0)
     max_epochs = check_positive_int("perceptron", "max_epochs", max_epochs)
+    if shuffle_key is not None:
+        check_key("perceptron", shuffle_key)
     w, b = _initial("perceptron", w0, b0, x.shape[1], x.dtype)
     n = x.shape[0]
 
@@ -423,6 +426,7 @@ def separable_blobs(key, n_per_class: int = 50, *, dim: int = 2, separation: flo
     u.(x - c) = 0, or across it, is moved along u to distance `margin` on its own side, so
     the problem is linearly separable with margin >= `margin` by construction. Vmappable
     over keys; the first n_per_class examples have target -1, the rest +1."""
+    check_key("separable_blobs", key)
     n_per_class = check_positive_int("separable_blobs", "n_per_class", n_per_class)
     dim = check_positive_int("separable_blobs", "dim", dim)
     check_range("separable_blobs", "separation", separation, low=0)

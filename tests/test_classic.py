@@ -51,7 +51,8 @@ def test_not_gate_and_xor_is_two_layers_of_or_nand_and():
 
 
 def test_the_lectures_bird_eats_only_the_blueberry():
-    purple_round = jnp.array([[1, 1], [0, 1], [1, 0], [0, 0]])  # blueberry, golf ball, violet, hot dog
+    # (purple, round) of the blueberry, the golf ball, the violet and the hot dog
+    purple_round = jnp.array([[1, 1], [0, 1], [1, 0], [0, 0]])
     np.testing.assert_array_equal(classic.gates["AND"](purple_round), [1, 0, 0, 0])
 
 
@@ -86,7 +87,8 @@ def test_mcp_inputs_are_checked():
 
 
 def test_to_bipolar():
-    np.testing.assert_array_equal(classic.to_bipolar(jnp.array([[0, 1], [1, 1]])), [[-1, 1], [1, 1]])
+    np.testing.assert_array_equal(classic.to_bipolar(jnp.array([[0, 1], [1, 1]])),
+                                  [[-1, 1], [1, 1]])
     with pytest.raises(ValueError, match="to_bipolar: a must contain only 0, 1; got -1"):
         classic.to_bipolar(jnp.array([-1, 1]))
 
@@ -296,6 +298,10 @@ def test_perceptron_arguments_are_checked():
         classic.perceptron(BIPOLAR, AND_BIPOLAR, theta=-0.1)
     with pytest.raises(TypeError, match="perceptron: max_epochs must be an integer"):
         classic.perceptron(BIPOLAR, AND_BIPOLAR, max_epochs=10.0)
+    with pytest.raises(TypeError, match="perceptron: key must be a JAX random key"):
+        classic.perceptron(BIPOLAR, AND_BIPOLAR, shuffle_key=3)
+    with pytest.raises(TypeError, match="separable_blobs: key must be a JAX random key"):
+        classic.separable_blobs(0, 10)
 
 
 def test_perceptron_criterion_by_hand_and_its_gradient():
