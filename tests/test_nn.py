@@ -280,6 +280,21 @@ def test_inserting_deterministic_layers_keeps_other_layers_randomness():
     assert 0 < float(jnp.mean(y_short == 0)) < 1  # dropout really dropped something
 
 
+def test_inserting_or_removing_dropout_leaves_every_other_init_unchanged():
+    # issue 18: dropout draws only when applied, so it takes no init sub-key
+    bare = nn.serial(nn.flatten, nn.dense(6), nn.relu, nn.dense(5), nn.dense(3))
+    ablated = nn.serial(nn.dropout(0.8), nn.flatten, nn.dense(6), nn.relu, nn.dropout(0.5),
+                        nn.dense(5), nn.dropout(0.5), nn.dense(3))
+    p_bare, _, _ = bare.init(KEY, (4,))
+    p_drop, _, _ = ablated.init(KEY, (4,))
+    for i, j in ((1, 2), (3, 5), (4, 7)):
+        np.testing.assert_array_equal(p_bare[i]["w"], p_drop[j]["w"])
+    nested = nn.serial(nn.serial(nn.dropout(0.5)), nn.dense(5))
+    np.testing.assert_array_equal(nested.init(KEY, (4,))[0][1]["w"],
+                                  nn.serial(nn.dense(5)).init(KEY, (4,))[0][0]["w"])
+    assert not nn.dropout(0.5).draws_at_init and nn.dropout(0.5).uses_key
+
+
 def test_same_key_same_params_different_key_different_params():
     model = LAYERS["serial"][0]
     a, _, _ = model.init(KEY, (3,))
@@ -404,3 +419,17 @@ def test_dense_without_bias_is_linear():
     y, _ = layer.apply(params, state, x)
     np.testing.assert_allclose(y, np.asarray(x) @ np.asarray(params["w"]), rtol=1e-6)
     assert nn.weights_only(params) == {"w": True}
+
+
+def test_reshape_is_the_layer_and_infers_one_axis():
+    model = nn.serial(nn.reshape((8, 8)), nn.reshape((-1,)))
+    params, state, shape = model.init(KEY, (64,))
+    x = jnp.arange(128.0).reshape(2, 64)
+    y, _ = nn.reshape((4, -1)).apply({}, {}, x)
+    assert shape == (64,) and y.shape == (2, 4, 16)
+    np.testing.assert_array_equal(y, np.arange(128.0).reshape(2, 4, 16))
+    assert nn.reshape((4, -1)).init(KEY, (8, 8))[2] == (4, 16)
+    with pytest.raises(nn.ShapeError, match=r"reshape\(\(5, 5\)\): cannot reshape .*\(64,\)"):
+        nn.reshape((5, 5)).init(KEY, (64,))
+    with pytest.raises(ValueError, match="at most one -1"):
+        nn.reshape((-1, -1))

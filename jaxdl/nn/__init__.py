@@ -14,12 +14,12 @@ from jaxdl.nn.layer import Layer, ShapeError, is_weight, weights_only
 from jaxdl.nn.normalization import layernorm
 from jaxdl.nn.pooling import avg_pool, global_avg_pool, global_max_pool, max_pool
 from jaxdl.nn.recurrent import gru, lstm, rnn
-from jaxdl.nn.reshape import flatten
+from jaxdl.nn.reshape import flatten, reshape
 
 __all__ = [
     "Layer", "ShapeError", "activation", "avg_pool", "batchnorm", "conv", "dense", "dropout",
     "embedding", "flatten", "functional", "global_avg_pool", "global_max_pool", "gru",
     "is_weight", "layernorm", "leaky_relu", "linear", "log_softmax", "lstm", "max_pool",
-    "maxout", "parallel", "relu", "residual", "rnn", "serial", "sigmoid", "sign", "softmax",
-    "step", "tanh", "weights_only",
+    "maxout", "parallel", "relu", "reshape", "residual", "rnn", "serial", "sigmoid", "sign",
+    "softmax", "step", "tanh", "weights_only",
 ]

@@ -1,10 +1,12 @@
 """Combinators: `serial` (composition), `parallel` (fan-out), `residual` (y = x + f(x)).
 
-The children that draw random numbers (`Layer.uses_key`) are numbered 0, 1, 2, ... and
-child number i gets the sub-key `fold_in(key, i)`, both at init and at apply; deterministic
-children get no key. So inserting or removing a deterministic layer (an activation,
-flatten) never changes another layer's initialization or dropout mask, and appending a
-layer never changes the earlier ones. Params and state of a combinator are tuples of its
+At init, the children whose init draws random numbers (`Layer.draws_at_init`) are numbered
+0, 1, 2, ... and child number i gets the sub-key `fold_in(key, i)`; at apply, the same for
+the children that draw when applied (`Layer.uses_key`: dropout, and layers with random init
+keep their number). So inserting or removing a layer that draws nothing at init (an
+activation, flatten, dropout) never changes another layer's initialization, inserting a
+deterministic one never changes a dropout mask, and appending a layer never changes the
+earlier ones. Params and state of a combinator are tuples of its
 children's params and state.
 """
 
@@ -17,12 +19,14 @@ from jaxdl._checks import check_choice
 from jaxdl.nn.layer import Layer, ShapeError
 
 
-def key_indices(layers) -> tuple[int | None, ...]:
-    """For each child, its number among the children that use a key (None if it uses none)."""
+def key_indices(layers, *, at_init: bool = False) -> tuple[int | None, ...]:
+    """For each child, its number among the children that use a key when applied (at init:
+    whose init draws), None if it uses none."""
     indices, count = [], 0
     for layer in layers:
-        indices.append(count if layer.uses_key else None)
-        count += layer.uses_key
+        draws = layer.draws_at_init if at_init else layer.uses_key
+        indices.append(count if draws else None)
+        count += draws
     return tuple(indices)
 
 
@@ -61,17 +65,18 @@ def _check_children(where: str, layers, params, state) -> None:
 
 
 def _combinator(name: str, layers, init, apply) -> Layer:
-    return Layer(init, apply, name, layers, uses_key=any(layer.uses_key for layer in layers))
+    return Layer(init, apply, name, layers, uses_key=any(layer.uses_key for layer in layers),
+                 init_uses_key=any(layer.draws_at_init for layer in layers))
 
 
 def serial(*layers: Layer) -> Layer:
     """Composition f_n(...f_2(f_1(x))): each layer's output is the next one's input."""
     layers = _check_layers("serial", layers)
-    indices = key_indices(layers)
+    init_indices = key_indices(layers, at_init=True)
 
     def init(key, input_shape):
         params, states, shape = [], [], input_shape
-        for position, (layer, index) in enumerate(zip(layers, indices)):
+        for position, (layer, index) in enumerate(zip(layers, init_indices)):
             p, s, shape = _with_position(
                 position, layer, lambda: layer.init(child_key(key, index), shape))
             params.append(p)
@@ -121,12 +126,12 @@ def parallel(*layers: Layer, merge: str | None = None) -> Layer:
     """
     layers = _check_layers("parallel", layers)
     check_choice("parallel", "merge", merge, (None, "concat", "sum"))
-    indices = key_indices(layers)
+    init_indices, indices = key_indices(layers, at_init=True), key_indices(layers)
 
     def init(key, input_shape):
         outs = [_with_position(position, layer,
                                lambda: layer.init(child_key(key, index), input_shape))
-                for position, (layer, index) in enumerate(zip(layers, indices))]
+                for position, (layer, index) in enumerate(zip(layers, init_indices))]
         params, states, shapes = zip(*outs)
         return tuple(params), tuple(states), _merge_shapes(merge, list(shapes))
 

@@ -40,4 +40,4 @@ def dropout(keep_prob=0.5, *, per_channel: bool = False) -> Layer:
         keep = jax.random.bernoulli(key, keep_prob, shape)
         return jnp.where(keep, x / keep_prob, jnp.zeros_like(x)), state
 
-    return Layer(init, apply, name)
+    return Layer(init, apply, name, init_uses_key=False)

@@ -31,6 +31,9 @@ class Layer:
     `uses_key` is False for layers that never draw random numbers (activations, flatten,
     batch norm with constant initializers); combinators give them no key and do not count
     them when numbering their children's sub-keys. Custom layers default to True.
+    `init_uses_key=False` marks a layer that draws only when applied (dropout): it is not
+    counted among the children whose init gets a key, so inserting it changes no other
+    layer's initialization. None (the default) means the same as `uses_key`.
     """
 
     init: Callable[..., tuple[Params, State, Shape]]
@@ -38,6 +41,12 @@ class Layer:
     name: str
     children: tuple["Layer", ...] = ()
     uses_key: bool = True
+    init_uses_key: bool | None = None
+
+    @property
+    def draws_at_init(self) -> bool:
+        """Whether `init` draws random numbers (and so takes a numbered sub-key)."""
+        return self.uses_key if self.init_uses_key is None else self.init_uses_key
 
 
 def as_shape(layer_name: str, input_shape) -> tuple[int, ...]:
