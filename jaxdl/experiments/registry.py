@@ -33,7 +33,7 @@ MODULES = (
     # "loss_comparison",
     # "optimizer_paths",
     # "learning_rate",
-    # "ewa",
+    "ewa",
     # "mini_batch",
     # "overfitting",
     # "capacity",
