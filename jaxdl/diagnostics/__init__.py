@@ -14,9 +14,11 @@ diagnostics.diagnose_history(result.history, initial_loss=result.initial_loss)
 Modules: `gradcheck` (gradient checking), `monitors` (pure per-layer monitors, the `fit`
 callback, the activation-statistics experiment), `verdicts` (bias/variance, sanity checks,
 loss-curve reading), `sanity` (above chance, gradient signs, centred pre-activations),
-`naming` (leaf names such as "1:dense(128)/w").
+`naming` (leaf names such as "1:dense(128)/w"), `backprop` (the lecture's backpropagation
+of an MLP by hand, in numpy: a reference for jax.grad).
 """
 
+from jaxdl.diagnostics.backprop import activation_derivative, mlp_backprop
 from jaxdl.diagnostics.gradcheck import (BANDS, Entry, GradientCheck, LeafCheck,
                                          check_gradients, check_model_gradients,
                                          model_objective, relative_error, verdict)
@@ -45,4 +47,5 @@ __all__ = [
     "layer_outputs", "leaf_name", "make_probe", "model_objective", "monitor_advice",
     "named_leaves", "natural_key", "overfit_small_subset", "relative_error", "to_python",
     "update_ratio_advice", "update_ratios", "verdict",
+    "activation_derivative", "mlp_backprop",
 ]
