@@ -75,7 +75,8 @@ def activation_stats(model: Layer, x, outputs) -> dict:
     """Per nonlinearity child of a serial model, from its input and `outputs`:
 
     activation_mean / activation_std: mean and std of its output over batch and units;
-    dead_relu_fraction (relu): units that output 0 for every example of the batch;
+    dead_relu_fraction (relu): units (the last axis: features, or the channels of a feature
+    map) that output 0 for every example of the batch (and every position);
     saturated_fraction (sigmoid, tanh): entries of the pre-activation with |z| > 5.
     """
     stats = {"activation_mean": {}, "activation_std": {}, "dead_relu_fraction": {},
@@ -88,7 +89,7 @@ def activation_stats(model: Layer, x, outputs) -> dict:
         stats["activation_mean"][name] = jnp.mean(a)
         stats["activation_std"][name] = jnp.std(a)
         if kind == "relu":
-            per_unit = jnp.reshape(a, (a.shape[0], -1))
+            per_unit = jnp.reshape(a, (-1, a.shape[-1]))  # a conv channel is one unit
             stats["dead_relu_fraction"][name] = jnp.mean(jnp.all(per_unit == 0, axis=0))
         if kind in SATURATING:
             stats["saturated_fraction"][name] = jnp.mean(jnp.abs(z) > SATURATION)
