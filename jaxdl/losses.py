@@ -174,8 +174,9 @@ _TARGET_KINDS = {softmax_cross_entropy: "classes", multiclass_hinge: "classes", 
 def target_kind(loss) -> str | None:
     """What `loss` takes as labels: "classes" (integer class indices or one-hot rows:
     softmax_cross_entropy, multiclass_hinge, nll), "binary" (0/1 targets per output:
-    sigmoid_cross_entropy), "values" (real targets: mse, mae, huber), or None for a loss jaxdl does not
-    know (its labels are not validated). `functools.partial` wrappers are looked through."""
+    sigmoid_cross_entropy), "values" (real targets: mse, mae, huber), or None for a loss
+    jaxdl does not know (its labels are not validated). `functools.partial` wrappers are
+    looked through."""
     while hasattr(loss, "func") and hasattr(loss, "keywords"):  # functools.partial
         loss = loss.func
     try:
