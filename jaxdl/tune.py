@@ -26,6 +26,7 @@ fold_in(key, TRAIN), and round r of `coarse_to_fine` uses fold_in(key, r).
 from __future__ import annotations
 
 import dataclasses
+import warnings
 import zlib
 from typing import NamedTuple, Sequence
 
@@ -232,6 +233,36 @@ def _structural(space: dict) -> list:
     return [n for n, d in space.items() if isinstance(d, Choice) and not d.numeric]
 
 
+class _RecordingHp(dict):
+    """A trial's hp that records which names the builders read."""
+
+    def __init__(self, values: dict):
+        super().__init__(values)
+        self.read: set = set()
+
+    def __getitem__(self, name):
+        self.read.add(name)
+        return super().__getitem__(name)
+
+    def get(self, name, default=None):
+        self.read.add(name)
+        return super().get(name, default)
+
+
+def unread_names(builders, values: dict) -> list:
+    """The names of `values` (name -> per-trial values) that no builder (`hp -> ...`
+    functions; Layers, optimizers and None are skipped) reads when given the first trial's
+    hp. Empty when a builder fails on it: the sweep then reports the error itself."""
+    hp = _RecordingHp({name: v[0] for name, v in values.items()})
+    try:
+        for build in builders:
+            if callable(build) and not isinstance(build, tuple):  # optax transforms are tuples
+                build(hp)
+    except Exception:  # noqa: BLE001 - the sweep raises it with its own context
+        return []
+    return [name for name in values if name not in hp.read]
+
+
 def run_trials(model, make_opt, loss, data, *, space: dict, values: dict, key, epochs: int,
                batch_size: int, seeds=1, members_per_call: int | None = None,
                round_index: int = 0, monitor: str | None = None, verbose: bool = True,
@@ -243,6 +274,11 @@ def run_trials(model, make_opt, loss, data, *, space: dict, values: dict, key, e
     best_dev_accuracy when accuracy is recorded, else best_dev_loss, or final_train_loss
     without a dev set); its direction follows the metric (`metrics.maximized`)."""
     space = _check_space("run_trials", space)
+    unread = unread_names((model, make_opt, sweep_kwargs.get("regularizer")), values)
+    if unread:
+        warnings.warn(f"tune: space entries {', '.join(map(repr, unread))} are never read by "
+                      "the model, make_opt or regularizer builders: every value trains the "
+                      "same network, yet the table and best row report them", stacklevel=3)
     structural = _structural(space)
     numeric = [n for n in space if n not in structural]
     groups: dict = {}

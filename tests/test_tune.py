@@ -194,3 +194,18 @@ def test_coarse_to_fine_shrinks_around_the_best_and_doubles_the_epochs(blob_spli
         assert all(fine[name].low <= r[name] <= fine[name].high for r in second)
     assert set(fine["width"].options) == {r["width"] for r in top}
     assert found.best in found.table
+
+
+def test_a_space_entry_no_builder_reads_is_warned_about(blob_splits):
+    space = {**SPACE, "momentum": tune.uniform(0.5, 0.9)}  # nothing reads it
+    with pytest.warns(UserWarning, match=r"space entries 'momentum' are never read"):
+        search(blob_splits, space=space, trials=2, epochs=1)
+    assert tune.unread_names((build_model, build_opt, build_reg),
+                             {"lr": [0.1], "l2": [0.0], "width": [4]}) == []
+    assert tune.unread_names((build_model, optim.sgd(0.1), None),
+                             {"width": [4], "lr": [0.1]}) == ["lr"]
+
+
+def test_a_search_whose_builders_read_every_entry_does_not_warn(blob_splits, recwarn):
+    search(blob_splits, trials=2, epochs=1)
+    assert not [w for w in recwarn if "never read" in str(w.message)]
