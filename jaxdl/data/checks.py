@@ -170,14 +170,14 @@ def class_balance(data, *, num_classes: int | None = None,
     missing = {name: tuple(np.flatnonzero(c == 0).tolist()) for name, c in counts.items()}
     rare = {name: tuple(np.flatnonzero((f > 0) & (f < min_share / num_classes)).tolist())
             for name, f in fractions.items()}
-    problems = [f"{name}: {what} {classes}" for what, found in (("no example of class", missing),
-                                                               ("rare class", rare))
+    problems = [f"{name}: {what} {classes}"
+                for what, found in (("no example of class", missing), ("rare class", rare))
                 for name, classes in found.items() if classes]
-    ok = not problems
-    message = (f"no class is missing or under {min_share:g} x 1/{num_classes} of a split" if ok else
-               "; ".join(problems) + f" (under {min_share:g} x 1/{num_classes} of the split): "
-               "collect or resample data for those classes, or stratify the split")
-    return ClassBalance(counts, fractions, missing, rare, ok, message)
+    bar = f"{min_share:g} x 1/{num_classes}"
+    message = (f"no class is missing or under {bar} of a split" if not problems else
+               "; ".join(problems) + f" (under {bar} of the split): collect or resample data "
+               "for those classes, or stratify the split")
+    return ClassBalance(counts, fractions, missing, rare, not problems, message)
 
 
 def _flat_inputs(where: str, name: str, data) -> np.ndarray:
