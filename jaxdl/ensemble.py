@@ -74,7 +74,8 @@ CPU_CHUNK_BYTES = 4 * 2 ** 20  # a chunk's params + optimizer state kept under t
 class EnsembleResult(NamedTuple):
     """What `fit`, `sweep` and `snapshots` return; arrays carry a leading member axis.
 
-    `params`/`model_state`: best-dev-epoch ones with early stopping, else the last good ones.
+    `params`/`model_state`: best-dev-epoch ones with early stopping, else the last good ones
+    (with `ema_decay`: the weights' running averages, `train.averaged`).
     `state`: every member's last good TrainState. `history`: "epoch" (1..E) and, per metric,
     an (E, K) array, NaN where a member was stopped. `table`: one row per member (see
     `fit`). `best`: index of the member with the best monitored value. `hparams`: name ->
@@ -175,6 +176,7 @@ class _Spec:
     drop_remainder: bool
     eval_batch_size: int
     explode_factor: float
+    ema_decay: float | None  # keep an EMA of each member's weights (train.fit's ema_decay)
     stopper: train.EarlyStopping | None
     tracker: train.EarlyStopping | None
     static: tuple  # sorted (name, value) pairs of structural hyperparameters
@@ -200,7 +202,8 @@ def _member_init(spec: _Spec, member, shared) -> _Carry:
     hp, key = member
     train_x, train_y = shared
     model, opt, _ = spec.build(hp)
-    state = train.init_state(model, opt, train_x.shape[1:], key=key)
+    state = train.init_state(model, opt, train_x.shape[1:], key=key,
+                             average=spec.ema_decay is not None)
     evaluate = train.make_evaluate(model, spec.loss, spec.eval_batch_size, spec.metrics)
     initial = evaluate(state.params, state.model_state, train_x, train_y)["loss"]
     best = (state.params, state.model_state) if spec.stopper is not None else None
@@ -248,7 +251,7 @@ def _advance(spec: _Spec, carry: _Carry, state, metrics: dict, epoch) -> tuple:
                                            jnp.where(early, STOPPED.index("early_stopping"), 0)),
                         carry.stopped)
     best = (None if carry.best is None
-            else _select(improved, (state.params, state.model_state), carry.best))
+            else _select(improved, (train.averaged(state), state.model_state), carry.best))
     new = _Carry(_select_state(accept, state, carry.state), best, best_value,
                  jnp.where(improved, epoch, carry.best_epoch), wait, stopped.astype(jnp.int32),
                  carry.initial_loss)
@@ -264,7 +267,7 @@ def _member_epoch(spec: _Spec, member, shared):
     run = train.make_epoch_and_evaluate(
         model, opt, spec.loss, regularizer, batch_size=spec.batch_size, augment=spec.augment,
         shuffle=spec.shuffle, drop_remainder=spec.drop_remainder,
-        eval_batch_size=spec.eval_batch_size, metrics=spec.metrics)
+        eval_batch_size=spec.eval_batch_size, metrics=spec.metrics, ema_decay=spec.ema_decay)
     state, metrics = run(carry.state, shuffle_key, epoch, train_x, train_y, dev, rows)
     return _advance(spec, carry, state, metrics, epoch)
 
@@ -379,7 +382,8 @@ def _auto_chunk(spec: _Spec, members: _Members, train_x) -> int | None:
 
     def init():
         model, opt, _ = spec.build(hp)
-        return train.init_state(model, opt, train_x.shape[1:], key=key)
+        return train.init_state(model, opt, train_x.shape[1:], key=key,
+                                average=spec.ema_decay is not None)
     leaves = jax.tree.leaves(jax.eval_shape(init))
     size = sum(math.prod(leaf.shape) * leaf.dtype.itemsize for leaf in leaves)
     return max(1, CPU_CHUNK_BYTES // max(size, 1))
@@ -615,13 +619,18 @@ def _train(where: str, model, make_opt, loss, data, *, key, hparams: dict, stati
            batch_size: int, metrics, early_stopping, augment, same_order: bool,
            bootstrap: bool, shuffle: bool, drop_remainder: bool, explode_factor: float,
            eval_batch_size: int, strategy: str, chunk_size: int | None,
-           members_per_call: int | None, verbose: bool, label: str) -> EnsembleResult:
+           members_per_call: int | None, verbose: bool, label: str,
+           ema_decay: float | None) -> EnsembleResult:
     epochs, batch_size, stopper, tracker, arrays, metrics = _check_common(
         where, data, loss=loss, metrics=metrics, epochs=epochs, batch_size=batch_size,
         early_stopping=early_stopping, strategy=strategy, chunk_size=chunk_size,
         members_per_call=members_per_call, explode_factor=explode_factor,
         eval_batch_size=eval_batch_size)
     check_key(where, key)
+    if ema_decay is not None:
+        check_range(where, "ema_decay", ema_decay, low=0.0, high=1.0, low_open=True,
+                    high_open=True)
+        ema_decay = float(ema_decay)
     try:
         static_items = tuple(sorted(static.items()))
         hash(static_items)
@@ -630,8 +639,7 @@ def _train(where: str, model, make_opt, loss, data, *, key, hparams: dict, stati
                         f"got {static!r}") from None
     spec = _Spec(model, make_opt, regularizer, regularizer_from_hparams, loss, metrics, augment,
                  batch_size, shuffle, drop_remainder, eval_batch_size, float(explode_factor),
-                 stopper, tracker, static_items, None,
-                 None)
+                 ema_decay, stopper, tracker, static_items, None, None)
     first_model = _preflight(where, spec, hparams, label)
     train.check_data(where, arrays, first_model, loss)
     num_train = arrays["train"][0].shape[0]
@@ -655,7 +663,7 @@ def _train(where: str, model, make_opt, loss, data, *, key, hparams: dict, stati
         seeds = np.asarray(seeds)[:interrupted_at]
         hparams = {k: np.asarray(v)[:interrupted_at] for k, v in hparams.items()}
     chosen_params, chosen_state = (carry.best if stopper is not None
-                                   else (carry.state.params, carry.state.model_state))
+                                   else (train.averaged(carry.state), carry.state.model_state))
     final = {name: _evaluate(spec, (members.hparams, chosen_params, chosen_state), xy, group)
              for name, xy in arrays.items()}  # eval-mode metrics of the returned params
     info = jax.device_get({"best_epoch": carry.best_epoch, "stopped": carry.stopped})
@@ -730,7 +738,8 @@ def use_host_devices(count: int | None = None) -> int:
 
 _OPTIONS = ("key", "epochs", "batch_size", "regularizer", "metrics", "early_stopping", "augment",
             "same_order", "bootstrap", "shuffle", "drop_remainder", "explode_factor",
-            "eval_batch_size", "strategy", "chunk_size", "members_per_call", "verbose")
+            "eval_batch_size", "strategy", "chunk_size", "members_per_call", "verbose",
+            "ema_decay")
 
 
 def _options(arguments: dict) -> dict:
@@ -745,7 +754,7 @@ def fit(model: Layer, opt: optax.GradientTransformation, loss: Callable, data, *
         bootstrap: bool = False, shuffle: bool = True, drop_remainder: bool = False,
         explode_factor: float = 3.0, eval_batch_size: int = 1000, strategy: str = "auto",
         chunk_size: int | None = None, members_per_call: int | None = None,
-        verbose: bool = True) -> EnsembleResult:
+        verbose: bool = True, ema_decay: float | None = None) -> EnsembleResult:
     """Train `members` copies of `model` (keys fold_in(key, i)) in one compiled program.
 
     Arguments as in `train.fit`, plus: `same_order` (all members see the batches of member
@@ -757,8 +766,10 @@ def fit(model: Layer, opt: optax.GradientTransformation, loss: Callable, data, *
     next group: bounds memory). The table has per member: member, seed, best_epoch,
     epochs, stopped, final_/best_ train/dev loss and metrics (history at the last and at
     the best epoch), and the test loss and metrics of the returned params. `best` is the
-    member with the best monitored dev value (test data never selects). A KeyboardInterrupt
-    ends training gracefully: the result holds what was trained (`stopped` "interrupted").
+    member with the best monitored dev value (test data never selects). `ema_decay`: each
+    member keeps the EMA of its weights in the vmapped program, evaluated and returned as
+    in `train.fit` (`state.params` holds the raw weights). A KeyboardInterrupt ends
+    training gracefully: the result holds what was trained (`stopped` "interrupted").
     """
     options = _options(locals())
     count = check_positive_int("ensemble.fit", "members", members)
@@ -816,7 +827,8 @@ def sweep(model, make_opt, loss: Callable, data, *, hparams: dict, key, epochs: 
           bootstrap: bool = False,
           shuffle: bool = True, drop_remainder: bool = False, explode_factor: float = 3.0,
           eval_batch_size: int = 1000, strategy: str = "auto", chunk_size: int | None = None,
-          members_per_call: int | None = None, verbose: bool = True) -> EnsembleResult:
+          members_per_call: int | None = None, verbose: bool = True,
+          ema_decay: float | None = None) -> EnsembleResult:
     """Train one member per (hyperparameter combination, seed) in one compiled program.
 
     `hparams`: name -> list of numbers (learning rate, momentum, decay, L2 factor, keep
@@ -874,12 +886,12 @@ def snapshots(model: Layer, opt: optax.GradientTransformation, loss: Callable, d
     arrays = train.split_data(data)
     history = {"epoch": result.history["epoch"],
                **{k: np.asarray(v, np.float64)[:, None] for k, v in result.history.items()
-                  if k not in ("epoch", "wall_time")}}
+                  if k not in ("epoch", "wall_time") and all(map(train._is_number, v))}}
     metrics = metrics_lib.resolve("snapshots", fit_kwargs.get("metrics"), loss)
     final, rows = {}, []
     for name, xy in arrays.items():
-        per = [train.evaluate(model, kept[e].params, kept[e].model_state, xy, loss=loss,
-                              metrics=dict(metrics)) for e in epochs_kept]
+        per = [train.evaluate(model, train.averaged(kept[e]), kept[e].model_state, xy,
+                              loss=loss, metrics=dict(metrics)) for e in epochs_kept]
         final[name] = {k: np.array([m[k] for m in per]) for k in per[0]}
     for i, epoch in enumerate(epochs_kept):
         rows.append({"snapshot": i, "epoch": epoch,
@@ -889,7 +901,8 @@ def snapshots(model: Layer, opt: optax.GradientTransformation, loss: Callable, d
     monitor = f"{split}_accuracy" if "accuracy" in final[split] else f"{split}_loss"
     best = rows.index(ranked(rows, monitor, maximize(monitor, metrics))[0])
     stopped = "interrupted" if result.stopped == "interrupted" else "completed"
-    return EnsembleResult(stacked.params, stacked.model_state, stacked, history, rows, best,
+    return EnsembleResult(train.averaged(stacked), stacked.model_state, stacked, history, rows,
+                          best,
                           {}, {}, np.zeros(len(rows), int), final, model, metrics, monitor,
                           stopped)
 
@@ -956,29 +969,56 @@ def member_outputs(result: EnsembleResult, x, *, batch_size: int = 1000) -> np.n
     return np.concatenate(parts, axis=1)[:, :n]
 
 
-def predict(result: EnsembleResult, x, vote: str = "mean_prob", *,
+def voters(result: EnsembleResult, members="all") -> np.ndarray:
+    """The indices of the members that vote: "all"; "best" (`result.best`); "topK" (e.g.
+    "top3") or an int K: the K best by the dev-set column `result.monitor`, best first
+    (the course: "use the validation phase to pick our best models to ensemble"; the test
+    set never selects)."""
+    count = len(result.table)
+    if isinstance(members, str) and members in ("all", "best"):
+        return np.arange(count) if members == "all" else np.array([result.best])
+    k = members
+    if isinstance(members, str) and members.startswith("top") and members[3:].isdigit():
+        k = int(members[3:])
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+        raise ValueError(f"members must be 'all', 'best', 'topK' (e.g. 'top3') or an int, got "
+                         f"{members!r}")
+    if not 1 <= k <= count:
+        raise ValueError(f"members: top {k} of an ensemble of {count} members; give 1 to "
+                         f"{count}")
+    if not result.monitor.startswith(("dev_", "best_dev_")):
+        raise ValueError(f"members={members!r} ranks the members on the dev set, but this "
+                         f"ensemble has no dev metrics (it ranks by {result.monitor}); train "
+                         "it with a dev split")
+    return np.array([result.table.index(row) for row in result.ranked()[:k]])
+
+
+def predict(result: EnsembleResult, x, vote: str = "mean_prob", *, members="all",
             batch_size: int = 1000) -> np.ndarray:
-    """The ensemble's predicted classes (N,) for inputs `x` under the voting rule `vote`."""
+    """The ensemble's predicted classes (N,) for inputs `x` under the voting rule `vote`,
+    among the `members` chosen by `voters` ("all", "best", "top3", 3 ...)."""
     check_choice("predict", "vote", vote, VOTES)
-    return np.asarray(_vote(probabilities(member_outputs(result, x, batch_size=batch_size)),
-                            vote))
+    outputs = member_outputs(result, x, batch_size=batch_size)[voters(result, members)]
+    return np.asarray(_vote(probabilities(outputs), vote))
 
 
 def accuracies(result: EnsembleResult, data, *, votes: Sequence[str] = VOTES,
-               batch_size: int = 1000) -> dict:
+               members="all", batch_size: int = 1000) -> dict:
     """Accuracy on `data` (a Dataset or (x, y)) of each member ("members", (K,)), their
     mean ("mean_member"), the member the run picked on dev ("selected_member", member
     `result.best`), the best of them on this data ("best_member", an optimistic pick), and
-    the ensemble under each voting rule (keys "hard", "mean_prob", "confidence")."""
+    the ensemble under each voting rule (keys "hard", "mean_prob", "confidence") among
+    the `members` chosen by `voters` (their indices: "voters")."""
     x, y = train._as_xy(data, "data")
     y = np.asarray(y)
+    chosen = voters(result, members)
     probs = probabilities(member_outputs(result, x, batch_size=batch_size))
     member_acc = np.mean(np.asarray(jnp.argmax(probs, axis=-1)) == y[None], axis=1)
     out = {"members": member_acc, "mean_member": float(np.mean(member_acc)),
            "selected_member": float(member_acc[result.best]),
-           "best_member": float(np.max(member_acc))}
+           "best_member": float(np.max(member_acc)), "voters": chosen.tolist()}
     for rule in votes:
-        out[rule] = float(np.mean(np.asarray(vote(probs, rule)) == y))
+        out[rule] = float(np.mean(np.asarray(vote(probs[chosen], rule)) == y))
     return out
 
 

@@ -43,6 +43,13 @@ class TrainState(NamedTuple):
     opt_state: Any
     step: jax.Array  # int32 count of optimizer steps taken
     key: jax.Array  # base key of the per-step random streams
+    average: Any = None  # EMA of the params (`make_train_step(ema_decay=)`), else None
+
+
+def averaged(state: TrainState):
+    """The params a run evaluates and returns: the running average when it keeps one
+    (`fit(ema_decay=)`), else the params themselves."""
+    return state.params if state.average is None else state.average
 
 
 class StopTraining(Exception):
@@ -78,7 +85,9 @@ class FitResult(NamedTuple):
     """What `fit` returns.
 
     `params`/`model_state` are the best-dev-epoch ones with early stopping, else the last
-    good ones; `state` is the last good TrainState (resume from it); `stopped` is one of
+    good ones; with `ema_decay` those params are the running average (`averaged`), the raw
+    ones are `state.params` (last epoch). `state` is the last good TrainState (resume from
+    it; `state.average` the last average); `stopped` is one of
     "completed", "early_stopping", "nan", "exploding", "callback", "interrupted".
     `final` maps "train"/"dev"/"test" to the eval-mode loss and metrics of `params`
     ({"loss", "accuracy"} for a classification loss).
@@ -98,12 +107,23 @@ class FitResult(NamedTuple):
 # ----------------------------------------------------------------------------- the step
 
 
-def init_state(model: Layer, opt: optax.GradientTransformation, input_shape, *, key
-               ) -> TrainState:
-    """Initialize params (key fold_in(key, INIT)), optimizer state, step 0."""
+def init_state(model: Layer, opt: optax.GradientTransformation, input_shape, *, key,
+               average: bool = False) -> TrainState:
+    """Initialize params (key fold_in(key, INIT)), optimizer state, step 0; with `average`
+    the running average of the params starts at the initial params."""
     params, model_state, _ = model.init(jax.random.fold_in(key, INIT), tuple(input_shape))
     return TrainState(params, model_state, opt.init(params), jnp.zeros((), jnp.int32),
-                      jax.random.fold_in(key, STEPS))
+                      jax.random.fold_in(key, STEPS), params if average else None)
+
+
+def ema_update(average, params, step, decay):
+    """The bias-corrected EMA of the params after step `step` (1, 2, ...): v_t = decay v_{t-1}
+    + (1 - decay) w_t, v_0 = 0, average a_t = v_t / (1 - decay^t) (the course notes'
+    exponentially weighted average with bias correction), computed as
+    a_t = a_{t-1} + (1 - decay) / (1 - decay^t) (w_t - a_{t-1}) (a_1 = w_1)."""
+    decay = jnp.asarray(decay, jnp.float32)
+    weight = (1 - decay) / -jnp.expm1(step.astype(jnp.float32) * jnp.log(decay))
+    return jax.tree.map(lambda a, w: a + (weight * (w - a)).astype(a.dtype), average, params)
 
 
 def masked_mean(values, mask):
@@ -151,32 +171,46 @@ def finalized(means: dict, metrics: tuple) -> dict:
 
 def make_train_step(model: Layer, opt: optax.GradientTransformation, loss: Callable,
                     regularizer: Callable | None = None, *, augment: Callable | None = None,
-                    metrics=None):
+                    metrics=None, ema_decay=None):
     """A pure step `(state, (x, y, mask)) -> (state, metrics)`.
 
     Objective J = masked mean of loss(model(x), y, reduction="none") + regularizer(params)
     (`make_objective`); the mask removes the padding of a last partial batch (`(x, y)`
     means all real). The step's key is `step_key(state)`; dropout and augmentation draw
-    from fold_ins of it. Metrics: data "loss" (without the penalty), "count" (real
-    examples) and the masked mean of each of `metrics` (default `metrics.default_for(loss)`)
-    on the training-mode outputs, before `finalize`.
+    from fold_ins of it. Metrics: data "loss" (without the penalty), "objective" (J, with
+    a regularizer), "count" (real examples) and the masked mean of each of `metrics`
+    (default `metrics.default_for(loss)`) on the training-mode outputs, before `finalize`.
+    `ema_decay`: also update `state.average` (`ema_update`; the state needs one, see
+    `init_state(average=True)`).
     """
     objective = make_objective(model, loss, regularizer)
     metrics = _metrics_of("make_train_step", metrics, loss)
+    if ema_decay is not None:
+        check_range("make_train_step", "ema_decay", ema_decay, low=0.0, high=1.0,
+                    low_open=True, high_open=True)
 
     def step(state: TrainState, batch):
         x, y, mask = batch if len(batch) == 3 else (*batch, jnp.ones(len(batch[0]), bool))
         key = step_key(state)
         if augment is not None:
             x = augment(jax.random.fold_in(key, AUGMENT), x)
-        grads, (model_state, data_loss, outputs) = jax.grad(objective, has_aux=True)(
-            state.params, state.model_state, x, y, mask, key)
+        (total, (model_state, data_loss, outputs)), grads = jax.value_and_grad(
+            objective, has_aux=True)(state.params, state.model_state, x, y, mask, key)
         updates, opt_state = opt.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
+        average = state.average
+        if ema_decay is not None:
+            if average is None:
+                raise ValueError("make_train_step: ema_decay needs a state with an average; "
+                                 "use init_state(..., average=True)")
+            average = ema_update(average, params, state.step + 1, ema_decay)
         values = {"loss": data_loss, "count": jnp.sum(mask)}
+        if regularizer is not None:
+            values["objective"] = total
         values.update({name: masked_mean(metric.per_example(outputs, y), mask)
                        for name, metric in metrics})
-        return TrainState(params, model_state, opt_state, state.step + 1, state.key), values
+        return TrainState(params, model_state, opt_state, state.step + 1, state.key,
+                          average), values
 
     return step
 
@@ -300,16 +334,19 @@ def make_epoch_and_evaluate(model: Layer, opt: optax.GradientTransformation, los
                             regularizer: Callable | None = None, *, batch_size: int,
                             augment: Callable | None = None, shuffle: bool = True,
                             drop_remainder: bool = False, eval_batch_size: int = 1000,
-                            metrics=None):
+                            metrics=None, ema_decay=None):
     """`run(state, shuffle_key, epoch, train_x, train_y, dev, rows=None) -> (state, metrics)`.
 
     Pure: one epoch (`make_epoch`) on the shuffle key fold_in(shuffle_key, epoch), then the
-    eval-mode dev metrics of the new state. Metrics: train_loss, train_<metric>, finite,
-    dev_loss and dev_<metric> when `dev` is an (x, y) pair, learning_rate when the
-    optimizer records one. `fit` jits it; `jaxdl.ensemble` vmaps it over a member axis.
+    eval-mode dev metrics of the new state's `averaged` params (the EMA with `ema_decay`).
+    Metrics: train_loss (data loss), train_objective (loss + penalty, with a regularizer),
+    train_<metric>, finite, dev_loss and dev_<metric> when `dev` is an (x, y) pair,
+    learning_rate when the optimizer records one. `fit` jits it; `jaxdl.ensemble` vmaps it
+    over a member axis.
     """
     metrics = _metrics_of("make_epoch_and_evaluate", metrics, loss)
-    step = make_train_step(model, opt, loss, regularizer, augment=augment, metrics=metrics)
+    step = make_train_step(model, opt, loss, regularizer, augment=augment, metrics=metrics,
+                           ema_decay=ema_decay)
     run_epoch = make_epoch(step, batch_size, shuffle=shuffle, drop_remainder=drop_remainder,
                            metrics=metrics)
     evaluate_fn = make_evaluate(model, loss, eval_batch_size, metrics)
@@ -319,7 +356,7 @@ def make_epoch_and_evaluate(model: Layer, opt: optax.GradientTransformation, los
                                   jax.random.fold_in(shuffle_key, epoch), rows)
         values = {f"train_{k}" if k != "finite" else k: v for k, v in values.items()}
         if dev is not None:
-            dev_metrics = evaluate_fn(state.params, state.model_state, *dev)
+            dev_metrics = evaluate_fn(averaged(state), state.model_state, *dev)
             values.update({f"dev_{k}": v for k, v in dev_metrics.items()})
         lr = optim.learning_rate(state.opt_state)
         if lr is not None:  # plain optax optimizers record none
@@ -529,22 +566,36 @@ def _guard(metrics: dict, epoch: int, initial_loss: float, explode_factor: float
     return None
 
 
-def _check_resumable(restored, config, path):
-    saved = {k: v for k, v in (restored.config or {}).items() if k != "epochs"}
-    given = {k: v for k, v in (config or {}).items() if k != "epochs"}
-    if restored.config is not None and config is not None and saved != given:
-        changed = sorted(k for k in saved.keys() | given.keys() if saved.get(k) != given.get(k))
-        raise ValueError(f"fit: {path} was written with a different config ({', '.join(changed)}"
-                         " differ); resume with the same settings or use another directory")
+def _is_number(value) -> bool:
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+
+
+def _config_changes(saved_config, config, path, resume_changes) -> dict:
+    """{name: [saved, given]} for the config entries (epochs aside) that differ from the
+    checkpoint's; each must be named in `resume_changes` and be a number (or None)."""
+    if saved_config is None or config is None:
+        return {}
+    saved = {k: v for k, v in saved_config.items() if k != "epochs"}
+    given = {k: v for k, v in config.items() if k != "epochs"}
+    changed = sorted(k for k in saved.keys() | given.keys() if saved.get(k) != given.get(k))
+    refused = [k for k in changed if k not in resume_changes]
+    if refused:
+        raise ValueError(f"fit: {path} was written with a different config ({', '.join(refused)}"
+                         " differ); resume with the same settings, use another directory, or "
+                         "name numeric settings that may change in resume_changes")
+    for name in changed:
+        if not (_is_number(saved.get(name)) and _is_number(given.get(name))):
+            raise ValueError(f"fit: resume_changes: {name} changes from {saved.get(name)!r} to "
+                             f"{given.get(name)!r}; only numeric settings may change on resume")
+    return {name: [saved.get(name), given.get(name)] for name in changed}
+
+
+# the run pieces that hold numeric settings: they may differ once a config change allows it
+_CHANGEABLE = ("model", "optimizer", "regularizer")
 
 
 _METADATA = ("progress", "stopped", "message", "initial_loss")
 _PROGRESS = tuple(f.name for f in dataclasses.fields(_Progress))
-
-
-def _saved_run(path: Path) -> dict:
-    """The metadata of the checkpoint at `path`, read without its tree."""
-    return checkpoint.restore(path).metadata or {}
 
 
 def _check_same_run(path: Path, saved: dict, run_id: dict, allow_changes) -> None:
@@ -558,24 +609,32 @@ def _check_same_run(path: Path, saved: dict, run_id: dict, allow_changes) -> Non
             f"allow_changes={tuple(changed)!r} to continue it anyway")
 
 
-def _restore(path: Path, template: TrainState, run_id: dict, allow_changes):
-    """The checkpoint at `path` as a restored {"state", "best"} tree, checked: the same run
-    (fingerprint), complete metadata, the template's tree structure."""
+def _restore(path: Path, template: TrainState, run_id: dict, allow_changes, config,
+             resume_changes):
+    """(the checkpoint at `path` as a restored {"state", "best"} tree, config changes),
+    checked: the same config but for the numeric `resume_changes` (`_config_changes`), the
+    same run (fingerprint; with config changes its model, optimizer and regularizer may
+    differ), complete metadata, the template's tree structure."""
     try:
         restored = checkpoint.restore(path, like={"state": template, "best": template},
                                       require=_METADATA)
     except checkpoint.CheckpointError:
         # A different model or optimizer fails the template: name what changed instead of
         # the array counts. (An unreadable file raises its own error here.)
-        _check_same_run(path, _saved_run(path), run_id, allow_changes)
+        saved = checkpoint.restore(path)
+        changes = _config_changes(saved.config, config, path, resume_changes)
+        _check_same_run(path, saved.metadata or {}, run_id,
+                        (*allow_changes, *(_CHANGEABLE if changes else ())))
         raise
-    _check_same_run(path, restored.metadata, run_id, allow_changes)
+    changes = _config_changes(restored.config, config, path, resume_changes)
+    _check_same_run(path, restored.metadata, run_id,
+                    (*allow_changes, *(_CHANGEABLE if changes else ())))
     progress = restored.metadata["progress"]
     if not isinstance(progress, dict) or set(progress) != set(_PROGRESS):
         raise checkpoint.CheckpointError(
             f"{path}: the checkpoint's progress entry is garbled (not written by jaxdl's "
             "fit?); delete it or use another checkpoint_dir")
-    return restored
+    return restored, changes
 
 
 def fit(model: Layer, opt: optax.GradientTransformation, loss: Callable, data, *, key,
@@ -583,7 +642,8 @@ def fit(model: Layer, opt: optax.GradientTransformation, loss: Callable, data, *
         metrics: dict | None = None, early_stopping: int | EarlyStopping | None = None,
         augment: Callable | None = None, callbacks: Sequence[Callable] = (),
         checkpoint_dir=None, checkpoint_every: int = 1, resume: bool = False,
-        allow_changes: Sequence[str] = (), config: dict | None = None, shuffle: bool = True,
+        allow_changes: Sequence[str] = (), resume_changes: Sequence[str] = (),
+        config: dict | None = None, ema_decay: float | None = None, shuffle: bool = True,
         drop_remainder: bool = False, explode_factor: float = 3.0,
         eval_batch_size: int = 1000, verbose: bool = True) -> FitResult:
     """Train `model` with `opt` on `loss` (+ `regularizer`) and return a FitResult.
@@ -606,7 +666,18 @@ def fit(model: Layer, opt: optax.GradientTransformation, loss: Callable, data, *
     `resume=True` continues from it bit-identically, and refuses a checkpoint of a
     different run (model, optimizer, loss, regularizer, augment, metrics, batching, key,
     data: `fingerprint.FIELDS`) unless the fields that may differ are named in
-    `allow_changes`. KeyboardInterrupt ends the fit gracefully with the last good state.
+    `allow_changes`, and a checkpoint written with a different `config` (epochs aside).
+    Babysitting: `resume_changes` names numeric config entries that may change on resume
+    (e.g. ("lr",): resume with `config={..., "lr": 1e-4}` and the optimizer built with
+    it); the model, optimizer and regularizer may then differ in their numbers, not in
+    their tree structure; each change is recorded as history["changes"] = {name: [old,
+    new]} at the first epoch trained with it (None at other epochs). `ema_decay`: keep a
+    bias-corrected exponential moving average of the weights, updated after every step
+    inside the compiled epoch (`ema_update`; Polyak-style averaging, the tutorial's
+    "running average for our training parameters"); the dev metrics, the best epoch, the
+    returned `params` and `final` are then those of the average, `state.params` the raw
+    last weights, `state.average` the last average. KeyboardInterrupt ends the fit
+    gracefully with the last good state.
     """
     epochs, batch_size, stopper, tracker, arrays, metrics = check_run(
         "fit", data, loss=loss, metrics=metrics, epochs=epochs, batch_size=batch_size,
@@ -618,36 +689,49 @@ def fit(model: Layer, opt: optax.GradientTransformation, loss: Callable, data, *
         raise ValueError("fit: resume=True needs checkpoint_dir")
     for name in allow_changes:
         check_choice("fit", "allow_changes entry", name, fingerprint.FIELDS)
+    if isinstance(resume_changes, str):
+        raise TypeError(f"fit: resume_changes must be a sequence of config names, e.g. "
+                        f"({resume_changes!r},), got the string {resume_changes!r}")
+    if resume_changes and config is None:
+        raise ValueError("fit: resume_changes names config entries; pass the run's config")
+    if ema_decay is not None:
+        check_range("fit", "ema_decay", ema_decay, low=0.0, high=1.0, low_open=True,
+                    high_open=True)
     check_data("fit", arrays, model, loss)
     train_x, train_y = arrays["train"]
 
     epoch_and_evaluate = jax.jit(make_epoch_and_evaluate(
         model, opt, loss, regularizer, batch_size=batch_size, augment=augment,
         shuffle=shuffle, drop_remainder=drop_remainder, eval_batch_size=eval_batch_size,
-        metrics=metrics))
+        metrics=metrics, ema_decay=ema_decay))
     shuffle_key = jax.random.fold_in(key, SHUFFLE)
 
     evaluate_host = make_host_evaluate(model, loss, eval_batch_size, metrics)
-    state = jax.jit(lambda k: init_state(model, opt, train_x.shape[1:], key=k))(key)
+    state = jax.jit(lambda k: init_state(model, opt, train_x.shape[1:], key=k,
+                                         average=ema_decay is not None))(key)
     best_state, progress = state, _Progress()
     ckpt_path = Path(checkpoint_dir) / CHECKPOINT_FILE if checkpoint_dir is not None else None
     run_id = None
     if ckpt_path is not None:
         run_id = fingerprint.of_run(
-            model=model, opt=opt, loss=loss, regularizer=regularizer, augment=augment,
+            model=model, opt=opt if ema_decay is None else (opt, {"ema_decay": ema_decay}),
+            loss=loss, regularizer=regularizer, augment=augment,
             metrics=metrics, key=key, arrays=arrays,
             batching={"batch_size": batch_size, "shuffle": shuffle,
                       "drop_remainder": drop_remainder})
-    stopped, message = "completed", ""
+    stopped, message, changes = "completed", "", {}
     if resume and (ckpt_path.exists() or ckpt_path.is_symlink()):
         checkpoint.clean_stale(ckpt_path)  # what writers killed mid-save left
-        restored = _restore(ckpt_path, state, run_id, allow_changes)
-        _check_resumable(restored, config, ckpt_path)
+        restored, changes = _restore(ckpt_path, state, run_id, allow_changes, config,
+                                     resume_changes)
         state, best_state = restored.tree["state"], restored.tree["best"]
         meta = restored.metadata
         progress, initial_loss = _Progress(**meta["progress"]), meta["initial_loss"]
         if meta["stopped"] not in ("interrupted", "callback", "completed"):
             stopped, message = meta["stopped"], meta["message"]
+        if changes and verbose:
+            print(f"jaxdl: resuming after epoch {progress.epoch} with " + ", ".join(
+                f"{k} {old} -> {new}" for k, (old, new) in changes.items()), file=sys.stderr)
     else:
         initial_loss = evaluate_host(state.params, state.model_state, *arrays["train"])["loss"]
 
@@ -685,6 +769,8 @@ def fit(model: Layer, opt: optax.GradientTransformation, loss: Callable, data, *
                     raise TypeError(f"fit: callback {callback!r} must return None or a dict "
                                     f"of values to record, got {type(recorded).__name__}")
                 values.update(recorded or {})
+            if changes:  # the first epoch trained with the changed settings
+                values["changes"], changes = changes, {}
             new_progress = progress.after(values, tracker)
             new_best = new_state if new_progress.best_epoch == epoch else best_state
             if stopper is not None and new_progress.wait >= stopper.patience:
@@ -711,7 +797,7 @@ def fit(model: Layer, opt: optax.GradientTransformation, loss: Callable, data, *
         print(f"jaxdl: {message}", file=sys.stderr)
 
     chosen = best_state if stopper is not None else state
-    final = {name: evaluate_host(chosen.params, chosen.model_state, *xy)
+    final = {name: evaluate_host(averaged(chosen), chosen.model_state, *xy)
              for name, xy in arrays.items()}
-    return FitResult(chosen.params, chosen.model_state, state, progress.history,
+    return FitResult(averaged(chosen), chosen.model_state, state, progress.history,
                      progress.best_epoch, stopped, message, initial_loss, final)

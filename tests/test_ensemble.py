@@ -419,3 +419,55 @@ def test_cli_bad_values_give_one_line_errors(argv, match, capsys):
     assert cli.main(argv + ["--epochs", "1", "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
     assert match in err and len(err.splitlines()) == 1
+
+
+# ----------------------------------------------------------------------------- issue 14
+
+
+@pytest.mark.parity  # ensemble members vs solo runs: different programs
+def test_members_keep_the_ema_of_their_weights_like_solo_runs(blob_splits):
+    ens = ens_fit(blob_splits, members=2, epochs=2, ema_decay=0.8)
+    for i in range(2):
+        solo = solo_fit(blob_splits, jax.random.fold_in(KEY, i), epochs=2, ema_decay=0.8)
+        assert max_diff(member(ens.params, i), solo.params) < 1e-5  # the averages
+        assert max_diff(member(ens.state.params, i), solo.state.params) < 1e-5  # raw
+        assert max_diff(member(ens.state.average, i), solo.state.average) < 1e-5
+        assert ens.final["dev"]["loss"][i] == pytest.approx(solo.final["dev"]["loss"],
+                                                            rel=1e-5)
+    assert max_diff(ens.params, ens.state.params) > 1e-3  # the average is not the weights
+
+
+def test_top_k_voters_are_ranked_on_the_dev_set_only(blob_splits):
+    ens = ens_fit(blob_splits, members=4, epochs=1)
+    assert ens.monitor == "best_dev_accuracy"
+    dev, test = [0.5, 0.9, 0.7, 0.8], [0.99, 0.1, 0.2, 0.3]
+    table = [{**row, "best_dev_accuracy": d, "test_accuracy": t}
+             for row, d, t in zip(ens.table, dev, test)]
+    ens = ens._replace(table=table, best=1)
+    assert ensemble.voters(ens, "top2").tolist() == [1, 3]  # by dev, never by test
+    assert ensemble.voters(ens, 3).tolist() == [1, 3, 2]
+    assert ensemble.voters(ens, "best").tolist() == [1]
+    assert ensemble.voters(ens, "all").tolist() == [0, 1, 2, 3]
+    flipped = ens._replace(table=[{**row, "test_accuracy": 1 - row["test_accuracy"]}
+                                  for row in table])
+    assert ensemble.voters(flipped, "top2").tolist() == [1, 3]
+    x = blob_splits.test.x
+    outputs = ensemble.member_outputs(ens, x)
+    mean = np.mean(np.asarray(jax.nn.softmax(outputs[[1, 3]], axis=-1)), axis=0)
+    assert ensemble.predict(ens, x, members="top2").tolist() == np.argmax(mean, -1).tolist()
+    acc = ensemble.accuracies(ens, blob_splits.test, members="top2")
+    assert acc["voters"] == [1, 3]
+    assert acc["mean_prob"] == pytest.approx(np.mean(np.argmax(mean, -1) == blob_splits.test.y))
+
+
+@pytest.mark.parametrize("members, match", [
+    ("top5", "top 5 of an ensemble of 4 members"), (0, "top 0"),
+    ("first", "members must be 'all', 'best', 'topK'"), (True, "members must be")])
+def test_bad_voters_are_named(blob_splits, members, match):
+    ens = ensemble.EnsembleResult(*[None] * 4, [{}] * 4, 0, {}, {}, np.arange(4), {}, MODEL,
+                                  monitor="best_dev_accuracy")
+    with pytest.raises(ValueError, match=match):
+        ensemble.voters(ens, members)
+    no_dev = ens._replace(monitor="final_train_loss")
+    with pytest.raises(ValueError, match="has no dev metrics"):
+        ensemble.voters(no_dev, "top2")

@@ -87,7 +87,7 @@ def test_evaluate_matches_a_direct_computation_in_eval_mode(blob_splits):
 
 
 def test_fit_learns_and_records_history(blob_splits):
-    schedule = optim.schedules.exponential(1e-2, rate=0.5, every=8)  # 8 steps per epoch
+    schedule = optim.schedules.exponential(3e-2, rate=0.5, every=8)  # 8 steps per epoch
     result = fit(blob_splits, epochs=4, opt=optim.adam(schedule))
     history = result.history
     assert history["epoch"] == [1, 2, 3, 4]
@@ -95,7 +95,7 @@ def test_fit_learns_and_records_history(blob_splits):
                  "wall_time"):
         assert len(history[name]) == 4, name
     # the learning rate of the last update of epoch e (step 8e - 1)
-    np.testing.assert_allclose(history["learning_rate"], [1e-2 * 0.5 ** ((8 * e - 1) / 8)
+    np.testing.assert_allclose(history["learning_rate"], [3e-2 * 0.5 ** ((8 * e - 1) / 8)
                                                           for e in (1, 2, 3, 4)], rtol=1e-5)
     assert history["wall_time"] == sorted(history["wall_time"])
     assert history["train_loss"][-1] < history["train_loss"][0] < result.initial_loss
@@ -283,3 +283,96 @@ def test_early_stopping_needs_a_dev_set_and_shapes_must_agree(blob_splits):
         fit(blob_splits.train, early_stopping=3)
     with pytest.raises(ValueError, match="x has 120 examples but y has 119"):
         fit((blob_splits.train.x, blob_splits.train.y[:-1]))
+
+
+# ----------------------------------------------------------------------------- issue 14
+
+
+def test_ema_of_the_weights_equals_the_hand_computed_bias_corrected_average(blob_splits):
+    """One full-batch step per epoch, so the EMA after epoch t averages the raw weights
+    w_1..w_t: v_t = b v_{t-1} + (1 - b) w_t, v_0 = 0, average v_t / (1 - b^t)."""
+    decay, raw, averages = 0.5, [], []
+
+    def record(epoch, state, metrics):
+        raw.append(np.asarray(state.params["w"], np.float64))
+        averages.append(np.asarray(state.average["w"]))
+
+    result = fit(blob_splits, model=nn.dense(3), opt=optim.sgd(0.5), epochs=4, batch_size=120,
+                 ema_decay=decay, callbacks=[record])
+    v = np.zeros_like(raw[0])
+    for t, w in enumerate(raw, start=1):
+        v = decay * v + (1 - decay) * w
+        np.testing.assert_allclose(averages[t - 1], v / (1 - decay ** t), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(averages[0], raw[0], rtol=1e-6)  # a_1 = w_1
+    assert np.max(np.abs(averages[-1] - raw[-1])) > 1e-3  # the average lags the weights
+    # fit returns (and evaluates on dev) the average; the raw weights are in result.state
+    np.testing.assert_array_equal(result.params["w"], averages[-1])
+    np.testing.assert_array_equal(result.state.params["w"], raw[-1].astype(np.float32))
+    dev = train.evaluate(nn.dense(3), result.params, result.model_state, blob_splits.dev)
+    assert result.history["dev_loss"][-1] == pytest.approx(dev["loss"], rel=1e-5)
+    assert result.final["dev"] == pytest.approx(dev)
+
+
+def test_ema_decay_is_checked():
+    with pytest.raises(ValueError, match=r"fit: ema_decay must be in \(0, 1\), got 1"):
+        fit((np.zeros((4, 4)), np.zeros(4, int)), ema_decay=1, batch_size=4)
+
+
+def test_history_records_the_objective_loss_plus_penalty(blob_splits):
+    lam = 0.3
+    model = nn.dense(3)
+    result = fit(blob_splits, model=model, opt=optim.sgd(0.1), epochs=1, batch_size=120,
+                 regularizer=regularizers.l2(lam))
+    w0 = np.asarray(train.init_state(model, optim.sgd(0.1), (4,), key=KEY).params["w"],
+                    np.float64)
+    penalty = lam / 2 * np.sum(w0 ** 2)  # at the weights of the epoch's only step
+    history = result.history
+    assert penalty > 0.01
+    assert history["train_objective"][0] == pytest.approx(history["train_loss"][0] + penalty,
+                                                          rel=1e-5)
+    assert "train_objective" not in fit(blob_splits, epochs=1).history  # = train_loss
+
+
+def test_resume_with_a_changed_learning_rate_continues_and_records_the_change(
+        blob_splits, tmp_path, capsys):
+    """Babysitting: 2 epochs at lr 0.1, then resumed at lr 0.01 for 2 more, equals one run
+    whose schedule drops the lr to 0.01 after 2 epochs (8 steps each)."""
+    model = nn.dense(3)
+    fit(blob_splits, model=model, opt=optim.sgd(0.1), epochs=2, checkpoint_dir=tmp_path,
+        config={"lr": 0.1, "epochs": 2})
+    with pytest.raises(ValueError, match=r"different config \(lr differ\)"):
+        fit(blob_splits, model=model, opt=optim.sgd(0.01), epochs=4, checkpoint_dir=tmp_path,
+            resume=True, config={"lr": 0.01, "epochs": 4})
+    resumed = fit(blob_splits, model=model, opt=optim.sgd(0.01), epochs=4, verbose=True,
+                  checkpoint_dir=tmp_path, resume=True, config={"lr": 0.01, "epochs": 4},
+                  resume_changes=("lr",))
+    assert "resuming after epoch 2 with lr 0.1 -> 0.01" in capsys.readouterr().err
+    assert resumed.history["changes"] == [None, None, {"lr": [0.1, 0.01]}, None]
+    np.testing.assert_allclose(resumed.history["learning_rate"], [0.1, 0.1, 0.01, 0.01])
+    dropped = optim.schedules.piecewise_constant([16], [0.1, 0.01])
+    reference = fit(blob_splits, model=model, opt=optim.sgd(dropped), epochs=4)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7),
+                 resumed.params, reference.params)
+    saved = checkpoint.restore(tmp_path / train.CHECKPOINT_FILE)
+    assert saved.config["lr"] == 0.01  # the next resume continues at the new rate
+    assert saved.metadata["progress"]["history"]["changes"][2] == {"lr": [0.1, 0.01]}
+
+
+def test_resume_changes_allow_only_named_numbers_and_the_same_structure(blob_splits, tmp_path):
+    model = nn.dense(3)
+    fit(blob_splits, model=model, opt=optim.sgd(0.1), epochs=1, checkpoint_dir=tmp_path,
+        config={"lr": 0.1, "optimizer": "sgd"})
+    resume = dict(epochs=2, checkpoint_dir=tmp_path, resume=True, resume_changes=("lr",))
+    with pytest.raises(ValueError, match=r"different config \(optimizer differ\)"):
+        fit(blob_splits, model=model, opt=optim.adam(0.1), **resume,
+            config={"lr": 0.1, "optimizer": "adam"})
+    with pytest.raises(ValueError, match="only numeric settings may change"):
+        fit(blob_splits, model=model, opt=optim.sgd(0.1), **resume,
+            config={"lr": "0.01", "optimizer": "sgd"})
+    with pytest.raises(checkpoint.CheckpointError):  # 3 -> 16 hidden units: not a number change
+        fit(blob_splits, model=nn.serial(nn.dense(16), nn.dense(3)), opt=optim.sgd(0.01),
+            **resume, config={"lr": 0.01, "optimizer": "sgd"})
+    with pytest.raises(ValueError, match="resume_changes names config entries"):
+        fit(blob_splits, resume_changes=("lr",))
+    with pytest.raises(TypeError, match="resume_changes must be a sequence"):
+        fit(blob_splits, resume_changes="lr", config={})
