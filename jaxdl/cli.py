@@ -1,5 +1,5 @@
 """The `jaxdl` command: `jaxdl train` (the main job), `jaxdl gradcheck`, `jaxdl ensemble`,
-`jaxdl sweep` and `jaxdl data download`.
+`jaxdl sweep`, `jaxdl lr-find` and `jaxdl data download`.
 
 Exit statuses:
   0    done;
@@ -43,6 +43,9 @@ from jaxdl.recipes import TrainConfig
 
 EXIT_OK, EXIT_DIVERGED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 DIVERGED = ("nan", "exploding")
+# the numeric settings `train --resume DIR` may change (babysitting), recorded in the history
+RESUMABLE = {"lr": "--lr", "momentum": "--momentum", "decay": "--decay", "l2": "--l2",
+             "l1": "--l1"}
 LOCK_FILE = ".jaxdl.lock"
 CONFIG_FILE, CHECKPOINT_FILE = "config.json", "checkpoint.npz"
 # the files of a `jaxdl train` run directory (what --overwrite removes)
@@ -199,6 +202,16 @@ def _resume_command(out: Path, config: TrainConfig) -> str:
 
 
 
+def _keep_probs(text: str) -> float | tuple[float, ...]:
+    """One keep probability for every layer ("0.8") or one per hidden layer ("0.8,0.5")."""
+    try:
+        values = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or comma-separated numbers like "
+                                         f"0.8,0.5, got {text!r}") from None
+    return values[0] if len(values) == 1 else values
+
+
 def _int_list(text: str) -> tuple[int, ...]:
     try:
         return tuple(int(part) for part in text.split(",") if part.strip())
@@ -232,8 +245,11 @@ def _add_train_options(parser: argparse.ArgumentParser) -> None:
     add("--decay-every", type=int, metavar="EPOCHS", help=f"default {d.decay_every}")
     add("--l2", type=float, help=f"L2 penalty lambda/2 * sum w^2 (default {d.l2:g})")
     add("--l1", type=float, help=f"L1 penalty lambda * sum |w| (default {d.l1:g})")
-    add("--dropout", type=float, metavar="KEEP_PROB", dest="keep_prob",
-        help="inverted dropout after each hidden layer, keeping this fraction (default off)")
+    add("--keep-prob", "--dropout", type=_keep_probs, metavar="P|P1,P2,...", dest="keep_prob",
+        help="inverted dropout after the hidden layers, keeping this fraction: one value for "
+             "all or one per hidden layer (default off)")
+    add("--input-keep-prob", type=float, metavar="P",
+        help="inverted dropout of the inputs, keeping this fraction (default off)")
     add("--batchnorm", action="store_true", default=None,
         help="batch norm between each hidden layer and its activation")
     add("--clip-norm", type=float, help="clip gradients to this global norm (default off)")
@@ -249,10 +265,11 @@ def _config_from_args(args) -> TrainConfig:
     given = {k: v for k, v in vars(args).items() if k in fields and v is not None}
     if args.resume:
         config = TrainConfig.load(_resume_dir(args) / CONFIG_FILE)
-        changed = sorted(set(given) - {"epochs"})
+        changed = sorted(set(given) - {"epochs", *RESUMABLE})
         if changed:
             raise ValueError(f"--resume takes its settings from {args.resume}/config.json; "
-                             f"only --epochs may change (got {', '.join(changed)})")
+                             f"only --epochs and {', '.join(RESUMABLE.values())} may change "
+                             f"(got {', '.join(changed)})")
         return dataclasses.replace(config, **given)
     return TrainConfig(**given)
 
@@ -278,7 +295,8 @@ def _describe(config: TrainConfig, splits) -> str:
     info = splits.train.info
     widths = "-".join(map(str, (math.prod(info.input_shape),
                                 *config.hidden, len(info.classes))))
-    extras = [f"{k}={getattr(config, k)}" for k in ("l2", "l1", "keep_prob", "clip_norm")
+    extras = [f"{k}={getattr(config, k)}" for k in ("l2", "l1", "input_keep_prob",
+                                                    "keep_prob", "clip_norm")
               if getattr(config, k) not in (0.0, 1.0, None)]
     return (f"{info.name}: {sizes} examples\n"
             f"model: MLP {widths} {config.activation}, {config.init} init"
@@ -383,6 +401,7 @@ def cmd_train(args) -> int:
                     batch_size=config.batch_size, regularizer=recipes.regularizer(config),
                     early_stopping=config.early_stopping, checkpoint_dir=out,
                     resume=bool(args.resume), config=config.to_json(),
+                    resume_changes=tuple(RESUMABLE) if args.resume else (),
                     verbose=not args.quiet, callbacks=[monitor] if monitor else [])
             except OSError as error:  # the checkpoint's reads and writes
                 if out is None:
@@ -474,7 +493,7 @@ def cmd_gradcheck(args) -> int:
     x, y = splits.train.x[:args.examples], splits.train.y[:args.examples]
     key = recipes.keys(config)[1]
     state = train.init_state(model, recipes.optimizer(config, 1), x.shape[1:], key=key)
-    dropout = config.keep_prob < 1.0
+    dropout = recipes.uses_dropout(config)
     print(_describe(config, splits))
     print(f"batch: the first {len(x)} training examples; the initial parameters of "
           f"`jaxdl train --seed {config.seed}`" + ("; dropout with the fixed mask of the "
@@ -485,6 +504,43 @@ def cmd_gradcheck(args) -> int:
         subset_key=jax.random.fold_in(key, 1))
     print(report)
     return 0 if report.verdict in ("correct", "inspect") else 1
+
+
+def cmd_lr_find(args) -> int:
+    """The learning-rate range test of the configured model and optimizer (its --lr and
+    --schedule replaced by the growing rate); prints the suggestion, writes lr_range.json
+    and lr_range.png into --out."""
+    from jaxdl import losses
+    from jaxdl.diagnostics import lr_range
+
+    config = _config_from_args(args)
+    with contextlib.ExitStack() as stack:
+        out = _member_dir(args, "lr_range", stack)
+        splits = recipes.load_data(config)
+        print(_describe(config, splits))
+
+        def make_opt(rate):
+            return recipes.optimizer(dataclasses.replace(config, lr=rate, schedule="constant"),
+                                     1)
+        found = lr_range.lr_range_test(
+            recipes.model(config, len(splits.train.info.classes)), make_opt,
+            losses.softmax_cross_entropy, splits, key=recipes.keys(config)[1],
+            batch_size=config.batch_size, lr_min=args.lr_min, lr_max=args.lr_max,
+            steps=args.steps, regularizer=recipes.regularizer(config))
+        ended = (f"the loss diverged at lr {found.lrs[found.stop]:.3g} (step {found.stop + 1})"
+                 if found.stop < args.steps else "the loss never diverged")
+        print(f"lr range test: {args.steps} mini-batches of {config.batch_size}, lr "
+              f"{args.lr_min:g} -> {args.lr_max:g}; {ended}\n"
+              f"lowest smoothed loss {found.smoothed[:found.stop].min():.4g} at lr "
+              f"{found.min_loss_lr:.3g}; suggested lr {found.suggested_lr:.3g} (a tenth of it)")
+        if out is not None:
+            payload = {"config": config.to_json(), **lr_range.to_json(found)}
+            _write(out / "lr_range.json", json.dumps(payload, indent=1) + "\n")
+            drawn = _draw("lr_range.png", lambda plots: lr_range.plot(
+                found, out / "lr_range.png", title=f"{config.dataset}: {config.optimizer} "
+                                                   "learning-rate range test"), out)
+            print(f"wrote {out}/lr_range.json" + (", lr_range.png" if drawn else ""))
+    return EXIT_OK
 
 
 # ----------------------------------------------------------------------------- ensemble, sweep
@@ -816,6 +872,22 @@ def build_parser() -> argparse.ArgumentParser:
     sweep_parser.add_argument("--top", type=int, default=10, help="rows to print (default 10)")
     _add_member_options(sweep_parser)
     sweep_parser.set_defaults(run=cmd_sweep, resume=None, interruptible=True)
+
+    lr_find = commands.add_parser(
+        "lr-find", help="learning-rate range test: the loss while the rate grows x10 steps",
+        description="Train the configured model for --steps mini-batches while the learning "
+                    "rate grows geometrically from --lr-min to --lr-max; prints the rate at "
+                    "the lowest smoothed loss and a tenth of it as the suggestion (--lr, "
+                    "--schedule and --epochs are not used).")
+    _add_train_options(lr_find)
+    lr_find.add_argument("--lr-min", type=float, default=1e-6, help="default 1e-6")
+    lr_find.add_argument("--lr-max", type=float, default=1.0, help="default 1")
+    lr_find.add_argument("--steps", type=int, default=300, help="mini-batches (default 300)")
+    lr_find.add_argument("--out", metavar="DIR", help="write lr_range.json and lr_range.png "
+                                                      "here")
+    lr_find.add_argument("--overwrite", action="store_true",
+                         help="replace the outputs already in --out")
+    lr_find.set_defaults(run=cmd_lr_find, resume=None)
 
     data_parser = commands.add_parser("data", help="dataset files")
     data_commands = data_parser.add_subparsers(dest="data_command", required=True,

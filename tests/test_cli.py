@@ -4,9 +4,10 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
-from jaxdl import cli
+from jaxdl import cli, recipes
 
 FAST = ["--epochs", "2", "--hidden", "16", "--lr", "0.01", "--quiet"]
 
@@ -53,13 +54,70 @@ def test_resume_continues_the_run(tmp_path, capsys):
     assert cli.main(["train", "--resume", str(out), "--epochs", "3", "--quiet"]) == 0
     assert json.loads((out / "history.json").read_text())["epoch"] == [1, 2, 3]
     assert json.loads((out / "config.json").read_text())["epochs"] == 3
-    assert cli.main(["train", "--resume", str(out), "--lr", "0.1"]) == 2
-    assert "only --epochs may change (got lr)" in capsys.readouterr().err
+    assert cli.main(["train", "--resume", str(out), "--hidden", "32"]) == 2
+    assert ("only --epochs and --lr, --momentum, --decay, --l2, --l1 may change (got hidden)"
+            in capsys.readouterr().err)
+
+
+def test_resume_with_a_lower_learning_rate_records_the_change(tmp_path, capsys):
+    """Babysitting: the run continues at the new rate, and the history says from when."""
+    out = tmp_path / "run"
+    assert cli.main(["train", *FAST, "--out", str(out)]) == 0
+    assert cli.main(["train", "--resume", str(out), "--epochs", "3", "--lr", "1e-4"]) == 0
+    assert "resuming after epoch 2 with lr 0.01 -> 0.0001" in capsys.readouterr().err
+    history = json.loads((out / "history.json").read_text())
+    assert history["changes"] == [None, None, {"lr": [0.01, 0.0001]}]
+    assert history["learning_rate"] == pytest.approx([0.01, 0.01, 0.0001])
+    assert json.loads((out / "config.json").read_text())["lr"] == 0.0001
+    assert cli.main(["train", "--resume", str(out), "--epochs", "4", "--quiet"]) == 0
+    history = json.loads((out / "history.json").read_text())
+    assert history["changes"] == [None, None, {"lr": [0.01, 0.0001]}, None]
+
+
+def _dense_params(out):
+    from jaxdl import checkpoint
+    params = checkpoint.restore(out / "checkpoint.npz").tree["state"].params
+    return [layer for layer in params if isinstance(layer, dict) and "w" in layer]
+
+
+def test_zero_init_trains_and_every_hidden_unit_stays_equal(tmp_path):
+    """The course's symmetry lesson: with zero weights every hidden unit computes, and
+    learns, the same thing (sigmoid, so that the weights do move)."""
+    out = tmp_path / "run"
+    assert cli.main(["train", *FAST, "--init", "zeros", "--activation", "sigmoid",
+                     "--hidden", "8,4", "--out", str(out)]) == 0
+    dense = _dense_params(out)
+    for layer in dense[:2]:  # the hidden layers: every column (unit) the same
+        np.testing.assert_allclose(layer["w"], np.repeat(layer["w"][:, :1], layer["w"].shape[1],
+                                                         axis=1), atol=1e-7)
+        np.testing.assert_allclose(layer["b"], np.full_like(layer["b"], layer["b"][0]),
+                                   atol=1e-7)
+    assert np.abs(dense[0]["w"]).max() > 1e-4  # they moved, together
+    output = dense[2]["w"]  # each class weighs every hidden unit alike
+    np.testing.assert_allclose(output, np.repeat(output[:1], output.shape[0], axis=0), atol=1e-7)
+
+
+def test_per_layer_keep_probabilities_and_input_dropout(tmp_path):
+    out = tmp_path / "run"
+    assert cli.main(["train", *FAST, "--hidden", "16,8", "--keep-prob", "0.8,0.5",
+                     "--input-keep-prob", "0.9", "--out", str(out)]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["keep_prob"] == [0.8, 0.5] and config["input_keep_prob"] == 0.9
+    model = recipes.model(recipes.TrainConfig.from_json(config), 10)
+    assert [layer.name for layer in model.children] == [
+        "flatten", "dropout(keep_prob=0.9)", "dense(16)", "relu", "dropout(keep_prob=0.8)",
+        "dense(8)", "relu", "dropout(keep_prob=0.5)", "dense(10)"]
+    one = recipes.model(recipes.TrainConfig(hidden=(4, 3), keep_prob=0.7), 2)
+    assert [layer.name for layer in one.children].count("dropout(keep_prob=0.7)") == 2
+    assert not recipes.uses_dropout(recipes.TrainConfig())
+    assert recipes.uses_dropout(recipes.TrainConfig(input_keep_prob=0.8))
 
 
 @pytest.mark.parametrize("option, message", [
     (["--lr", "-1"], "lr must be in (0, inf), got -1.0"),
     (["--dropout", "1.5"], "keep_prob must be in (0, 1], got 1.5"),
+    (["--keep-prob", "0.8,0.5"], "keep_prob has 2 values for 1 hidden layers"),
+    (["--input-keep-prob", "0"], "input_keep_prob must be in (0, 1], got 0.0"),
     (["--batch-size", "0"], "batch_size must be an integer >= 1, got 0"),
     (["--dataset", "nope"], "name must be one of"),
     (["--resume", "/nonexistent/run"], "does not exist"),

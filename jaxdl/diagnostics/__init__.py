@@ -30,6 +30,7 @@ from jaxdl.diagnostics.monitors import (HEALTHY_RATIO, ActivationStatistics, Tra
 from jaxdl.diagnostics.sanity import (CenteringCheck, ChanceCheck, SignCheck, above_chance,
                                       beats_chance, centering, gradient_signs,
                                       preactivation_centering)
+from jaxdl.diagnostics.lr_range import LRRange, lr_range_test
 from jaxdl.diagnostics.naming import in_layer_order, leaf_name, named_leaves, natural_key
 from jaxdl.diagnostics.verdicts import (BIAS_ADVICE, VARIANCE_ADVICE, BiasVariance,
                                         InitialLossCheck, OverfitCheck, bias_variance,
