@@ -11,11 +11,13 @@ from jaxdl.nn.layer import Layer, as_shape
 
 
 def embedding(vocab: int, features: int, *, w_init=None, pad_id: int | None = None) -> Layer:
-    """y = W[ids] with W of shape (vocab, features): input (batch, steps) of integer ids in
+    """y = W[ids] with W of shape (vocab, features): input (batch, steps) of ids in
     [0, vocab), output (batch, steps, features).
 
-    `w_init` defaults to N(0, 1) per entry (as flax and PyTorch). An id outside [0, vocab)
-    gives a row of NaN (so the loss turns NaN and `fit` stops) instead of a silent clamp.
+    The ids may be integers or whole-number floats (`data.Dataset` stores inputs as
+    float32). `w_init` defaults to N(0, 1) per entry (as flax and PyTorch). An id outside
+    [0, vocab) or not whole gives a row of NaN (so the loss turns NaN and `fit` stops)
+    instead of a silent clamp.
     With `pad_id`, the layer returns the pair (vectors, mask), mask = ids != pad_id, which
     the recurrent layers take to skip the padding of shorter sequences. The table is named
     "w": weight decay and the gradient monitors treat it as a weight.
@@ -36,10 +38,14 @@ def embedding(vocab: int, features: int, *, w_init=None, pad_id: int | None = No
         return params, {}, out_shape if pad_id is None else (out_shape, shape)
 
     def apply(params, state, x, *, key=None, train=False):
-        if not jnp.issubdtype(x.dtype, jnp.integer):
+        if not jnp.issubdtype(x.dtype, jnp.integer) and not jnp.issubdtype(x.dtype,
+                                                                           jnp.floating):
             raise TypeError(f"{name}: expected integer token ids, got an array of dtype "
                             f"{x.dtype}")
-        ids = jnp.where(x < 0, vocab, x)  # take would wrap negative ids around
+        # out of range or (for float ids, as data.Dataset stores them) not a whole number:
+        # vocab, which `take` fills with NaN (it would wrap negative ids around)
+        valid = (x >= 0) & (x < vocab) & (x == jnp.floor(x))
+        ids = jnp.where(valid, x, vocab).astype(jnp.int32)
         y = jnp.take(params["w"], ids, axis=0, mode="fill", fill_value=jnp.nan)
         return (y if pad_id is None else (y, x != pad_id)), state
 
