@@ -570,9 +570,10 @@ def _add_member_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _with_hparams(config: TrainConfig, hp: dict) -> TrainConfig:
-    """`config` with its fields named in `hp` replaced (values may be traced)."""
+    """`config` with its fields named in `hp` replaced (values may be traced); each is
+    read as hp[name], so `tune.unread_names` sees which names the recipes use."""
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    return dataclasses.replace(config, **{k: v for k, v in hp.items() if k in fields})
+    return dataclasses.replace(config, **{k: hp[k] for k in hp if k in fields})
 
 
 def _recipe_builders(config: TrainConfig, num_classes: int, steps_per_epoch: int):
