@@ -253,6 +253,8 @@ def _add_train_options(parser: argparse.ArgumentParser) -> None:
     add("--batchnorm", action="store_true", default=None,
         help="batch norm between each hidden layer and its activation")
     add("--clip-norm", type=float, help="clip gradients to this global norm (default off)")
+    add("--ema-decay", type=float, metavar="BETA", help="evaluate and keep the exponential "
+        "moving average of the weights, e.g. 0.999 (default off)")
     add("--epochs", type=int, help=f"default {d.epochs}")
     add("--batch-size", type=int, help=f"default {d.batch_size}")
     add("--early-stopping", type=int, metavar="PATIENCE",
@@ -296,7 +298,7 @@ def _describe(config: TrainConfig, splits) -> str:
     widths = "-".join(map(str, (math.prod(info.input_shape),
                                 *config.hidden, len(info.classes))))
     extras = [f"{k}={getattr(config, k)}" for k in ("l2", "l1", "input_keep_prob",
-                                                    "keep_prob", "clip_norm")
+                                                    "keep_prob", "clip_norm", "ema_decay")
               if getattr(config, k) not in (0.0, 1.0, None)]
     return (f"{info.name}: {sizes} examples\n"
             f"model: MLP {widths} {config.activation}, {config.init} init"
@@ -399,7 +401,8 @@ def cmd_train(args) -> int:
                     model, opt, losses.softmax_cross_entropy, splits,
                     key=recipes.keys(config)[1], epochs=config.epochs,
                     batch_size=config.batch_size, regularizer=recipes.regularizer(config),
-                    early_stopping=config.early_stopping, checkpoint_dir=out,
+                    early_stopping=config.early_stopping, ema_decay=config.ema_decay,
+                    checkpoint_dir=out,
                     resume=bool(args.resume), config=config.to_json(),
                     resume_changes=tuple(RESUMABLE) if args.resume else (),
                     verbose=not args.quiet, callbacks=[monitor] if monitor else [])
@@ -675,7 +678,8 @@ def _run_ensemble(args, config, members: int, run_options: dict, out, interrupts
             recipes.optimizer(config, steps_per_epoch), losses.softmax_cross_entropy, splits,
             key=recipes.keys(config)[1], members=members, epochs=config.epochs,
             batch_size=config.batch_size, regularizer=recipes.regularizer(config),
-            early_stopping=config.early_stopping, same_order=args.same_order,
+            early_stopping=config.early_stopping, ema_decay=config.ema_decay,
+            same_order=args.same_order,
             bootstrap=args.bootstrap, **run_options)
     except KeyboardInterrupt:
         return _before_first_epoch("ensemble", interrupts)
@@ -761,7 +765,8 @@ def _run_sweep(args, config, space: dict, trials: int, top: int, init_scale, run
                                 for n, d in space.items()) + f"; {trials} {args.search} trials")
     options = dict(key=recipes.keys(config)[1], epochs=config.epochs,
                    batch_size=config.batch_size, seeds=args.seeds, regularizer=regularizer,
-                   early_stopping=config.early_stopping, **run_options)
+                   early_stopping=config.early_stopping, ema_decay=config.ema_decay,
+                   **run_options)
     try:
         if args.search == "random":
             found = tune.random_search(model, make_opt, losses.softmax_cross_entropy, splits,

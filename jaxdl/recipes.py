@@ -37,7 +37,8 @@ class TrainConfig:
     batch norm between each hidden dense and its
     activation; momentum: mu of momentum/nesterov and b1 of adam; schedule: learning-rate
     schedule with `decay` (its factor/rate/constant, see `schedule`) applied every
-    `decay_every` epochs; clip_norm: global-norm clipping.
+    `decay_every` epochs; clip_norm: global-norm clipping; ema_decay: evaluate and keep
+    the exponential moving average of the weights (`train.fit(ema_decay=)`).
     """
 
     dataset: str = "digits"
@@ -58,6 +59,7 @@ class TrainConfig:
     l2: float = 0.0
     l1: float = 0.0
     clip_norm: float | None = None
+    ema_decay: float | None = None
     epochs: int = 30
     batch_size: int = 64
     early_stopping: int | None = None
@@ -90,6 +92,9 @@ class TrainConfig:
             check_range(where, "decay", self.decay, low=0.0)
         if self.clip_norm is not None:
             check_range(where, "clip_norm", self.clip_norm, low=0.0, low_open=True)
+        if self.ema_decay is not None:
+            check_range(where, "ema_decay", self.ema_decay, low=0.0, high=1.0, low_open=True,
+                        high_open=True)
         for name in ("decay_every", "epochs", "batch_size"):
             check_positive_int(where, name, getattr(self, name))
         check_positive_int(where, "seed", self.seed, minimum=0)

@@ -139,3 +139,20 @@ def test_console_entry_point_reports_its_version():
     out = subprocess.run([sys.executable, "-m", "jaxdl", "--version"], capture_output=True,
                          text=True, check=True)
     assert out.stdout.strip().startswith("jaxdl 0.")
+
+
+def test_ema_decay_evaluates_and_keeps_the_average_of_the_weights(tmp_path, capsys):
+    from jaxdl import checkpoint, losses, train
+    out = tmp_path / "run"
+    assert cli.main(["train", *FAST, "--ema-decay", "0.9", "--out", str(out)]) == 0
+    assert "ema_decay=0.9" in capsys.readouterr().out
+    config = recipes.TrainConfig.load(out / "config.json")
+    state = checkpoint.restore(out / "checkpoint.npz").tree["state"]
+    splits = recipes.load_data(config)
+    model = recipes.model(config, 10)
+    dev = train.evaluate(model, state.average, state.model_state, splits.dev,
+                         loss=losses.softmax_cross_entropy)
+    results = json.loads((out / "results.json").read_text())
+    assert results["final"]["dev"]["loss"] == pytest.approx(dev["loss"], rel=1e-5)
+    raw = train.evaluate(model, state.params, state.model_state, splits.dev)
+    assert raw["loss"] != pytest.approx(dev["loss"], rel=1e-4)  # the average differs
