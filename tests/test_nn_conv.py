@@ -287,16 +287,13 @@ def test_new_layers_under_jit_and_vmap_over_stacked_params(name, training):
 
 def stripes(n, seed=0, size=8):
     """Images with a horizontal (class 0) or vertical (class 1) bright stripe, plus noise."""
-    key = jax.random.key(seed)
-    y = np.asarray(jax.random.randint(jax.random.fold_in(key, 0), (n,), 0, 2))
-    where = np.asarray(jax.random.randint(jax.random.fold_in(key, 1), (n,), 1, size - 1))
-    x = 0.3 * normal((n, size, size, 1), seed=seed + 10)
-    for i in range(n):
-        if y[i]:
-            x[i, :, where[i], 0] += 1.0
-        else:
-            x[i, where[i], :, 0] += 1.0
-    return data.from_arrays(x.astype(np.float32), y, name="stripes")
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    where = rng.integers(1, size - 1, n)
+    line = (np.arange(size) == where[:, None]).astype(np.float32)  # (n, size)
+    stripe = np.where(y[:, None, None] == 1, line[:, None, :], line[:, :, None])
+    x = 0.3 * rng.normal(size=(n, size, size)) + stripe
+    return data.from_arrays(x[..., None].astype(np.float32), y, name="stripes")
 
 
 def small_cnn():
@@ -354,7 +351,7 @@ def test_monitors_report_the_conv_layers(stripe_splits):
     # is relu(x) (alive on half the pixels), channel 1 relu(-x) (dead everywhere): 1/2 of
     # the channels are dead (counting (pixel, channel) units would give 3/4).
     dead = nn.serial(nn.conv(2, 1, use_bias=False), nn.relu)
-    probe = diagnostics.make_probe(dead, losses.mse)
+    probe = jax.jit(diagnostics.make_probe(dead, losses.mse))
     dead_state = train.init_state(dead, optax.sgd(0.1), (4, 4, 1), key=KEY)
     dead_state = dead_state._replace(params=({"w": jnp.array([[[[1.0, -1.0]]]])}, ()))
     x = jnp.tile((jnp.arange(16) % 2).reshape(1, 4, 4, 1).astype(jnp.float32), (3, 1, 1, 1))
