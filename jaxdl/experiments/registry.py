@@ -44,7 +44,7 @@ MODULES = (
     "initialization",
     "vanishing_gradients",
     "batch_norm",
-    # "feature_scaling",
+    "feature_scaling",
     "gradient_check",
     "sanity_checks",
     "mnist_course_recipe",
