@@ -1,5 +1,5 @@
 """Experiments on training practice (issue 13): variance_demos, gradient_check, sanity_checks,
-vanishing_gradients, initialization, batch_norm.
+vanishing_gradients, initialization, batch_norm, feature_scaling, loss_comparison.
 
 Each runs in quick mode into tmp_path; the asserts are on the returned numbers (the quick run
 still shows the course's effect) and on the files it wrote. The helpers the experiments add
@@ -145,3 +145,35 @@ def test_batch_norm_quick_faster_and_tolerates_10x_lr(tmp_path):
     assert v.reproduced
     assert reach["batch norm, lr 0.1"] <= reach["plain, lr 0.1"]
     assert final["batch norm, lr 1"] > 0.9 and not final["plain, lr 1"] > 0.9
+
+
+# ------------------------------------------------------------------- feature_scaling
+
+
+def test_scaled_problem_has_the_designed_scales_and_correlation():
+    from jaxdl.experiments import feature_scaling
+    x, y = feature_scaling.scaled_problem(jax.random.key(0), 4000)
+    np.testing.assert_allclose(x.std(0), feature_scaling.SCALES, rtol=0.05)
+    assert np.corrcoef(x.T)[0, 3] == pytest.approx(feature_scaling.CORRELATION, abs=0.02)
+    assert set(np.unique(y)) == {0, 1}
+    np.testing.assert_allclose(feature_scaling.covariance(x), np.cov(x.T, bias=True), rtol=1e-9)
+
+
+def test_feature_scaling_quick_scaling_speeds_up_and_whitening_gives_identity(tmp_path):
+    v = _run("feature_scaling", tmp_path)
+    reach = v.numbers["epochs_to_target"]
+    assert v.reproduced and reach["standardized"] < reach["raw"]
+    assert min(reach["PCA-whitened"], reach["ZCA-whitened"]) <= reach["standardized"]
+    assert max(v.numbers["off_identity"].values()) < 0.05
+
+
+# ------------------------------------------------------------------- loss_comparison
+
+
+def test_loss_comparison_quick_ce_beats_mse_and_softmax_matches_svm(tmp_path):
+    v = _run("loss_comparison", tmp_path)
+    dev, zero = v.numbers["dev_accuracy"], v.numbers["zero_loss_share"]
+    assert v.reproduced and v.numbers["hinge_example"] == pytest.approx(5.5)
+    assert dev["cross-entropy (saturated start)"] > dev["MSE on softmax (saturated start)"] + 0.05
+    assert abs(dev["softmax cross-entropy"] - dev["SVM (multiclass hinge)"]) < 0.03
+    assert zero["SVM (multiclass hinge)"] > 0.5 and zero["softmax cross-entropy"] == 0

@@ -30,7 +30,7 @@ MODULES = (
     "classic_neurons",
     "activation_statistics",
     "variance_demos",
-    # "loss_comparison",
+    "loss_comparison",
     # "optimizer_paths",
     # "learning_rate",
     "ewa",
