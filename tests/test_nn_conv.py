@@ -121,10 +121,10 @@ def test_conv_matches_a_numpy_loop_and_a_direct_lax_call(case):
                                rtol=1e-5, atol=1e-5)
     # gradients with respect to kernel, bias and input
     probe = jnp.asarray(normal(y.shape, seed=7))
-    ours = jax.grad(lambda p, x: jnp.sum(layer.apply(p, {}, x)[0] * probe),
-                    argnums=(0, 1))(params, jnp.asarray(x))
-    theirs = jax.grad(lambda w, b, x: jnp.sum(direct(w, b, x) * probe),
-                      argnums=(0, 1, 2))(params["w"], params["b"], jnp.asarray(x))
+    ours = jax.jit(jax.grad(lambda p, x: jnp.sum(layer.apply(p, {}, x)[0] * probe),
+                            argnums=(0, 1)))(params, jnp.asarray(x))
+    theirs = jax.jit(jax.grad(lambda w, b, x: jnp.sum(direct(w, b, x) * probe),
+                              argnums=(0, 1, 2)))(params["w"], params["b"], jnp.asarray(x))
     np.testing.assert_allclose(ours[0]["w"], theirs[0], rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(ours[0]["b"], theirs[1], rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(ours[1], theirs[2], rtol=1e-4, atol=1e-4)
