@@ -7,6 +7,7 @@ pooling layers: no parameters, they shrink the feature maps); `global_avg_pool` 
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 from jax import lax
 
@@ -45,7 +46,7 @@ def _pool(kind: str, window, strides, padding) -> Layer:
     def init(key, input_shape):
         shape = as_shape(name, input_shape)
         configuration(shape)
-        out = pool(jnp.zeros((1, *shape), jnp.float32)).shape[1:]
+        out = jax.eval_shape(pool, jax.ShapeDtypeStruct((1, *shape), jnp.float32)).shape[1:]
         return {}, {}, check_output(name, shape, tuple(out))
 
     def apply(params, state, x, *, key=None, train=False):
