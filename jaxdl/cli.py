@@ -212,6 +212,14 @@ def _keep_probs(text: str) -> float | tuple[float, ...]:
     return values[0] if len(values) == 1 else values
 
 
+def _voters(text: str) -> str:
+    """--voters: "all", "best" or "topK" (K >= 1), as `ensemble.voters` takes them."""
+    if text in ("all", "best") or (text.startswith("top") and text[3:].isdigit()
+                                    and int(text[3:]) >= 1):
+        return text
+    raise argparse.ArgumentTypeError(f"expected all, best or topK like top3, got {text!r}")
+
+
 def _int_list(text: str) -> tuple[int, ...]:
     try:
         return tuple(int(part) for part in text.split(",") if part.strip())
@@ -650,6 +658,9 @@ def cmd_ensemble(args) -> int:
     from jaxdl._checks import check_positive_int
 
     members = check_positive_int("ensemble", "members", args.members)
+    if args.voters.startswith("top") and int(args.voters[3:]) > members:
+        raise ValueError(f"--voters {args.voters} needs at least {args.voters[3:]} members, got "
+                         f"--members {members}")
     run_options = _member_run_options(args)  # before any JAX operation
     config = _config_from_args(args)
     interrupts = getattr(args, "interrupts", None) or _Interrupts(enabled=False)
@@ -686,18 +697,23 @@ def _run_ensemble(args, config, members: int, run_options: dict, out, interrupts
     seconds = time.perf_counter() - start
     parts = {name: part for name, part in (("dev", splits.dev), ("test", splits.test))
              if part is not None}
-    accuracy = {name: ensemble.accuracies(result, part) for name, part in parts.items()}
+    accuracy = {name: ensemble.accuracies(result, part, members=args.voters)
+                for name, part in parts.items()}
     rows = [{"member": row["member"], "best_epoch": row["best_epoch"],
              "stopped": row["stopped"],
              **{f"{name}_acc": float(accuracy[name]["members"][i]) for name in parts}}
             for i, row in enumerate(result.table)]
     labels = {"mean_member": "mean member", "selected_member": "dev-selected member",
               "best_member": "best member",
-              **{rule: f"vote {rule}" for rule in ensemble.VOTES}}
+              **{rule: f"vote {rule}" + (f" ({args.voters})" if args.voters != "all" else "")
+                 for rule in ensemble.VOTES}}
     voted = [{"": label, **{f"{name}_acc": accuracy[name][key] for name in parts}}
              for key, label in labels.items()]
     members_md, voted_md = ensemble.markdown_table(rows), ensemble.markdown_table(voted)
-    print(f"trained {len(rows)} members in {seconds:.1f} s\n\n{members_md}\n{voted_md}")
+    chosen = "" if args.voters == "all" else (
+        f"\nvoters ({args.voters} by {result.monitor}): members "
+        + ", ".join(map(str, ensemble.voters(result, args.voters))))
+    print(f"trained {len(rows)} members in {seconds:.1f} s{chosen}\n\n{members_md}\n{voted_md}")
     if out is not None:
         payload = {"config": config.to_json(), "seconds": seconds,
                    "table": ensemble.to_json(result)["table"],
@@ -856,6 +872,9 @@ def build_parser() -> argparse.ArgumentParser:
                                  help="every member sees the same batches")
     ensemble_parser.add_argument("--bootstrap", action="store_true",
                                  help="each member trains on its own bootstrap sample")
+    ensemble_parser.add_argument("--voters", type=_voters, default="all", metavar="WHO",
+                                 help="the members that vote: all (default), best, or topK "
+                                      "(e.g. top3: the K best on the dev set)")
     _add_member_options(ensemble_parser)
     ensemble_parser.set_defaults(run=cmd_ensemble, resume=None, interruptible=True)
 

@@ -471,3 +471,17 @@ def test_bad_voters_are_named(blob_splits, members, match):
     no_dev = ens._replace(monitor="final_train_loss")
     with pytest.raises(ValueError, match="has no dev metrics"):
         ensemble.voters(no_dev, "top2")
+
+
+def test_cli_ensemble_votes_among_the_top_k_on_dev(tmp_path, capsys):
+    code = cli.main(["ensemble", "--members", "3", "--epochs", "2", "--hidden", "16",
+                     "--voters", "top2", "--quiet", "--strategy", "vmap", "--out",
+                     str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 0 and "vote mean_prob (top2)" in out
+    summary = json.loads((tmp_path / "ensemble.json").read_text())
+    ranked = sorted(range(3), key=lambda i: -summary["table"][i]["best_dev_accuracy"])
+    assert summary["accuracy"]["test"]["voters"] == ranked[:2]
+    assert f"voters (top2 by best_dev_accuracy): members {ranked[0]}, {ranked[1]}" in out
+    assert cli.main(["ensemble", "--members", "2", "--voters", "top3"]) == 2
+    assert "--voters top3 needs at least 3 members" in capsys.readouterr().err
