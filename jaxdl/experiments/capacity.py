@@ -61,7 +61,8 @@ def first_units(k, units: int) -> nn.Layer:
 
 
 def one_hidden_layer(units: int, activation=nn.tanh):
-    """`hp -> Layer`: x -> dense(units, spread) -> activation -> first hp["width"] units -> dense(1)."""
+    """`hp -> Layer`: x -> dense(units, transitions spread over [-2, 2]) -> activation ->
+    the first hp["width"] units -> dense(1)."""
     def build(hp):
         return nn.serial(nn.dense(units, w_init=initializers.normal(3.0),
                                   b_init=initializers.uniform(-6.0, 6.0)),

@@ -6,8 +6,9 @@ Small data: 200 (quick: 100) examples of the embedded 8x8 digits; the other 1,59
 1,697) are a large test set that says what the estimates estimate. The small set is cut R =
 40 (quick: 15) times at random into k = 5 stratified folds (`data.kfold`, key per
 repetition); for each cut, 5 models (a 64-32-10 ReLU MLP, Adam 1e-2, 30 epochs of batch 32;
-quick: 20 epochs) train on 4 folds and are scored on the fifth. The single-split estimate of a cut is its first
-fold's accuracy (an 80/20 held-out split), the k-fold estimate the mean of its 5. All R x 5
+quick: 20 epochs) train on 4 folds and are scored on the fifth. The single-split estimate of
+a cut is its first fold's accuracy (an 80/20 held-out split), the k-fold estimate the mean of
+its 5. All R x 5
 trainings are one vmapped program (`train.make_epoch_and_evaluate` scanned over epochs).
 Both estimate the accuracy of a model trained on 80 % of the small set (their target: the
 mean large-test accuracy of all those models); the k-fold estimate validates on every
