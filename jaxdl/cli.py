@@ -236,7 +236,9 @@ def _add_train_options(parser: argparse.ArgumentParser) -> None:
                           f"(default {d.dataset})")
     add("--data-dir", help="directory holding the original dataset files (else "
                            "$JAXDL_DATA_DIR or the cache directory)")
-    add("--preprocess", choices=recipes.PREPROCESSING, help=f"default {d.preprocess}")
+    add("--preprocess", choices=recipes.PREPROCESSING,
+        help="default: center (zero mean, no scaling) for the image datasets, standardize "
+             "for the others")
     add("--hidden", type=_int_list, metavar="W1,W2,...",
         help=f"hidden layer widths (default {','.join(map(str, d.hidden))})")
     add("--activation", choices=sorted(jaxdl.nn.activations.BY_NAME),

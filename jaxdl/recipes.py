@@ -24,7 +24,18 @@ OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
 SCHEDULES = ("constant", "step", "exponential", "inverse_time", "power", "inverse_sqrt")
 DEFAULT_DECAY = {"step": 0.5, "exponential": 0.95, "inverse_time": 0.5, "power": 0.95,
                  "inverse_sqrt": 1.0}
-PREPROCESSING = ("standardize", "minmax", "none")
+PREPROCESSING = ("center", "standardize", "minmax", "none")
+# image datasets (pixels in [0, 1]) default to "center"; the others (tfds:, tabular) to
+# "standardize". MNIST, this MLP: standardize 97.04/97.59 % dev/test (a rare pixel's
+# |z| up to 402), center 97.82/97.88 %.
+IMAGE_DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10")
+
+
+def default_preprocess(dataset: str) -> str:
+    """The preprocessing a config uses unless told: "center" for image datasets (zero
+    mean, pixel scale kept: "image data usually require 0 centered but does not require
+    whitening"), "standardize" for the others."""
+    return "center" if dataset in IMAGE_DATASETS else "standardize"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,7 +54,7 @@ class TrainConfig:
 
     dataset: str = "digits"
     data_dir: str | None = None
-    preprocess: str = "standardize"
+    preprocess: str | None = None  # None: default_preprocess(dataset)
     hidden: tuple[int, ...] = (128, 64)
     activation: str = "relu"
     init: str = "he_normal"
@@ -69,6 +80,8 @@ class TrainConfig:
         where = "config"
         object.__setattr__(self, "hidden", tuple(
             check_positive_int(where, "hidden", h) for h in self.hidden))
+        if self.preprocess is None:
+            object.__setattr__(self, "preprocess", default_preprocess(self.dataset))
         check_choice(where, "preprocess", self.preprocess, PREPROCESSING)
         check_choice(where, "activation", self.activation, tuple(nn.activations.BY_NAME))
         check_choice(where, "init", self.init, tuple(initializers.BY_NAME))

@@ -1,5 +1,6 @@
 """The `jaxdl` command: train, outputs, resume, and one-line errors for bad options."""
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -156,3 +157,22 @@ def test_ema_decay_evaluates_and_keeps_the_average_of_the_weights(tmp_path, caps
     assert results["final"]["dev"]["loss"] == pytest.approx(dev["loss"], rel=1e-5)
     raw = train.evaluate(model, state.params, state.model_state, splits.dev)
     assert raw["loss"] != pytest.approx(dev["loss"], rel=1e-4)  # the average differs
+
+
+def test_image_datasets_default_to_centering_and_the_others_to_standardizing(tmp_path):
+    for name in recipes.IMAGE_DATASETS:
+        assert recipes.TrainConfig(dataset=name).preprocess == "center"
+    assert recipes.TrainConfig(dataset="tfds:iris").preprocess == "standardize"
+    assert recipes.TrainConfig(preprocess="standardize").preprocess == "standardize"
+    config = recipes.TrainConfig(hidden=(8,), epochs=1)
+    splits = recipes.load_data(config)
+    raw = recipes.load_data(dataclasses.replace(config, preprocess="none"))
+    # x - mean of the training pixels, not scaled: the centred train inputs average 0 and
+    # every difference between two examples is kept exactly
+    np.testing.assert_allclose(splits.train.x.mean(axis=0), 0.0, atol=1e-6)
+    np.testing.assert_allclose(splits.dev.x - splits.dev.x[:1], raw.dev.x - raw.dev.x[:1],
+                               atol=1e-6)
+    np.testing.assert_allclose(splits.dev.x, raw.dev.x - raw.train.x.mean(axis=0), atol=1e-6)
+    out = tmp_path / "run"
+    assert cli.main(["train", *FAST, "--epochs", "1", "--out", str(out)]) == 0
+    assert json.loads((out / "config.json").read_text())["preprocess"] == "center"
