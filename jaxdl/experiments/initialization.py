@@ -10,7 +10,8 @@ randn / sqrt(n) (g = 1, jaxdl's `lecun_normal`) and He randn / sqrt(n / 2) (g = 
 Zeros and constants are symmetric: every hidden unit of a layer computes the same function,
 gets the same gradient and so stays equal to its neighbours for ever (the lecture: "all
 hidden units in a layer will always behave the same"); measured as the largest difference
-between two units' incoming weights after training, which must be exactly 0. Zeros cannot
+between two units' incoming weights after training, which must stay at float32 rounding
+(< 1e-5; random inits differ by more than 0.01). Zeros cannot
 learn at all (no gradient reaches the hidden layers) and 0.01 * randn starts with a vanishing
 signal, while Xavier and He train. The activation statistics of these initializations at
 init are the `activation_statistics` experiment's table (activation_statistics.md).
@@ -37,6 +38,9 @@ INITS = {"zeros": (0.0, 0.0, 0.0), "constant 1/n": (1.0, 0.0, 0.0),
          "0.01 * randn": (0.0, 0.01, 0.0), "Xavier randn/sqrt(n)": (0.0, 0.0, 1.0),
          "He randn/sqrt(n/2)": (0.0, 0.0, math.sqrt(2.0))}
 SYMMETRIC = ("zeros", "constant 1/n")
+# equal units may differ by float32 rounding: XLA may sum a large matmul's columns in
+# different orders (seen: 1.3e-7 on MNIST; exactly 0 on the digits)
+ROUNDING = 1e-5
 
 
 def family(c, s, g):
@@ -86,10 +90,11 @@ def run(key, *, quick: bool, out, data_dir=None):
     by = {r["init"]: r for r in rows}
     dev = {name: by[name]["final dev accuracy"] for name in INITS}
     checks = {
-        "zeros and constant: every hidden unit stays equal (difference exactly 0)":
-            all(by[n]["max difference between units"] == 0.0 for n in SYMMETRIC),
-        "random inits break the symmetry": all(by[n]["max difference between units"] > 0
-                                               for n in INITS if n not in SYMMETRIC),
+        f"zeros and constant: every hidden unit stays equal (difference < {ROUNDING:g})":
+            all(by[n]["max difference between units"] < ROUNDING for n in SYMMETRIC),
+        "random inits break the symmetry (difference > 0.01)":
+            all(by[n]["max difference between units"] > 0.01
+                for n in INITS if n not in SYMMETRIC),
         "zeros learns nothing (dev accuracy < 0.3)": dev["zeros"] < 0.3,
         "Xavier and He train (dev accuracy > 0.85)":
             min(dev["Xavier randn/sqrt(n)"], dev["He randn/sqrt(n/2)"]) > 0.85,
