@@ -139,3 +139,13 @@ def test_cifar10_fc_quick_runs_both_recipes_on_generated_images(tmp_path):
     v = _quick("cifar10_fc", tmp_path)
     assert v.reproduced and v.numbers["tutorial_test_accuracy"] > 0.5
     assert "| trial | lr | reg | val acc |" in (tmp_path / "cifar10_fc.md").read_text()
+
+
+def test_mnist_cnn_quick_learns_stripes_in_one_ensemble_call(tmp_path):
+    v = _quick("mnist_cnn", tmp_path)
+    assert v.reproduced and v.numbers["mean"] > 0.95 and len(v.numbers["test_accuracy"]) == 2
+
+
+def test_sequence_gru_quick_reads_order_where_the_bag_of_embeddings_cannot(tmp_path):
+    v = _quick("sequence_gru", tmp_path)
+    assert v.reproduced and v.numbers["gru"] > 0.85 and v.numbers["baseline"] < 0.6

@@ -51,6 +51,8 @@ MODULES = (
     "semi_supervised",
     "ensembles",
     "cifar10_fc",
+    "mnist_cnn",
+    "sequence_gru",
 )
 
 STATUSES = ("reproduced", "not reproduced", "skipped")
