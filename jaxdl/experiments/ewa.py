@@ -203,4 +203,4 @@ EXPERIMENT = Experiment(
           "starts far too low",
     source="001 (notes), Exponentially weighted averages; Bias correction in exponentially "
            "weighted averages",
-    run=run, minutes=0.05, quick_seconds=2)
+    run=run, minutes=0.1, quick_seconds=3)

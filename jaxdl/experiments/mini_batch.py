@@ -195,4 +195,4 @@ EXPERIMENT = Experiment(
           "gradient descent is too long per iteration, stochastic too noisy",
     source="001 (notes), Mini-batch gradient descent; Understanding mini-batch gradient "
            "descent",
-    run=run, minutes=1, quick_seconds=10, needs=("mnist",))
+    run=run, minutes=1.5, quick_seconds=18, needs=("mnist",))
