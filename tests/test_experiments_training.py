@@ -181,4 +181,4 @@ def test_loss_comparison_quick_ce_beats_mse_and_softmax_matches_svm(tmp_path):
     assert ce_error <= 0.8 * mse_error
     assert dev["cross-entropy (saturated start)"] > dev["MSE on softmax (saturated start)"]
     assert abs(dev["softmax cross-entropy"] - dev["SVM (multiclass hinge)"]) < 0.03
-    assert zero["SVM (multiclass hinge)"] > 0.5 and zero["softmax cross-entropy"] == 0
+    assert zero["SVM (multiclass hinge)"] > 0.5 and zero["softmax cross-entropy"] < 1e-3

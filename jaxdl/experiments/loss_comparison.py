@@ -74,7 +74,9 @@ def run(key, *, quick: bool, out, data_dir=None):
             abs(dev["softmax cross-entropy"] - dev["SVM (multiclass hinge)"]) < 0.03,
         "SVM: most training examples past the margin (zero loss)":
             zero_share["SVM (multiclass hinge)"] > 0.5,
-        "softmax: no training example at zero loss": zero_share["softmax cross-entropy"] == 0,
+        # every cross-entropy term is > 0; float32 rounds a few very confident ones to 0
+        "softmax: (almost) no training example at zero loss (< 0.1 %, float32 rounding)":
+            zero_share["softmax cross-entropy"] < 1e-3,
     }
     rows = [{"loss": name, "final train loss": r.final["train"]["loss"],
              "final dev accuracy": dev[name],
