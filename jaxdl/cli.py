@@ -705,8 +705,9 @@ def _run_ensemble(args, config, members: int, run_options: dict, out, interrupts
              "stopped": row["stopped"],
              **{f"{name}_acc": float(accuracy[name]["members"][i]) for name in parts}}
             for i, row in enumerate(result.table)]
-    labels = {"mean_member": "mean member", "selected_member": "dev-selected member",
-              "best_member": "best member",
+    # one member picked on dev, all its columns; no per-column best (a test-set oracle)
+    labels = {"mean_member": "mean member",
+              "selected_member": f"dev-selected member {result.best_index}",
               **{rule: f"vote {rule}" + (f" ({args.voters})" if args.voters != "all" else "")
                  for rule in ensemble.VOTES}}
     voted = [{"": label, **{f"{name}_acc": accuracy[name][key] for name in parts}}
@@ -717,8 +718,9 @@ def _run_ensemble(args, config, members: int, run_options: dict, out, interrupts
         + ", ".join(map(str, ensemble.voters(result, args.voters))))
     print(f"trained {len(rows)} members in {seconds:.1f} s{chosen}\n\n{members_md}\n{voted_md}")
     if out is not None:
+        summary = ensemble.to_json(result)
         payload = {"config": config.to_json(), "seconds": seconds,
-                   "table": ensemble.to_json(result)["table"],
+                   "best": summary["best"], "table": summary["table"],
                    "accuracy": {name: {k: (v.tolist() if hasattr(v, "tolist") else v)
                                        for k, v in acc.items()}
                                 for name, acc in accuracy.items()}}

@@ -7,7 +7,7 @@ ensemble.predict(ens, x, vote="mean_prob"); ensemble.accuracies(ens, splits.test
 sw = ensemble.sweep(model, lambda hp: optim.adam(hp["lr"]), loss, splits, key=key,
                     hparams={"lr": jnp.logspace(-4, -2, 8)}, seeds=2, epochs=20, batch_size=100,
                     regularizer=lambda hp: regularizers.l2(hp["l2"]))
-sw.table[sw.best]
+sw.best, sw.member(sw.best_index)   # the dev-selected row; its (model, params, state)
 ```
 
 Members. Member i of `fit(..., key=key, members=K)` is the run `train.fit(..., key=fold_in(key,
@@ -57,6 +57,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jaxdl import metrics as metrics_lib, train
 from jaxdl._checks import check_choice, check_key, check_positive_int, check_range
+from jaxdl.compile_cache import cached_jit
 from jaxdl.nn.layer import Layer
 
 BOOTSTRAP = 3  # fold_in index of a member's bootstrap sample (train uses 0, 1, 2)
@@ -78,11 +79,14 @@ class EnsembleResult(NamedTuple):
     (with `ema_decay`: the weights' running averages, `train.averaged`).
     `state`: every member's last good TrainState. `history`: "epoch" (1..E) and, per metric,
     an (E, K) array, NaN where a member was stopped. `table`: one row per member (see
-    `fit`). `best`: index of the member with the best monitored value. `hparams`: name ->
+    `fit`). `best`: the table row of the member with the best monitored value (as in
+    `tune.SearchResult`); `best_index` is its index, `member(i)` member i's (model, params,
+    model_state). `hparams`: name ->
     (K,) values; `static`: the structural hyperparameters; `seeds`: (K,) seed per member;
     `final`: split -> {"loss", metric...} (K,) eval-mode metrics of `params`; `model`: the
     Layer or `hp -> Layer` the members apply; `metrics`: the recorded ((name, Metric), ...);
-    `monitor`: the table column `best` was chosen by; `stopped`: "completed", or
+    `monitor`: the table column `best` was chosen by, at the epoch of the returned params
+    (best_<monitor> with early stopping, else final_<monitor>); `stopped`: "completed", or
     "interrupted" when a KeyboardInterrupt ended training early (every member then holds
     its last completed epoch; those still running are marked "interrupted" in the table).
     """
@@ -92,7 +96,7 @@ class EnsembleResult(NamedTuple):
     state: Any
     history: dict
     table: list
-    best: int
+    best: dict
     hparams: dict
     static: dict
     seeds: np.ndarray
@@ -105,6 +109,21 @@ class EnsembleResult(NamedTuple):
     def ranked(self) -> list[dict]:
         """The table's rows best first by `monitor` (NaN last)."""
         return ranked(self.table, self.monitor, maximize(self.monitor, self.metrics))
+
+    @property
+    def best_index(self) -> int:
+        """The index of `best` in `table` (= the member index)."""
+        return self.table.index(self.best)
+
+    def member(self, i: int):
+        """(model, params, model_state) of member i: the Layer built with its
+        hyperparameters and its slice of `params`/`model_state`, for `model.apply`."""
+        i = check_positive_int("member", "i", i, minimum=0)
+        if i >= len(self.table):
+            raise ValueError(f"member: i must be below the {len(self.table)} members, got {i}")
+        hp = {**self.static, **{k: float(v[i]) for k, v in self.hparams.items()}}
+        return (_builder(self.model, Layer, "model")(hp), _take(self.params, i),
+                _take(self.model_state, i))
 
 
 class _Carry(NamedTuple):
@@ -315,29 +334,30 @@ def _mesh(devices) -> Mesh | None:
     return None if devices is None else Mesh(np.array(devices), (MEMBER_AXIS,))
 
 
-def _make_programs(spec: _Spec) -> _Programs:
-    mesh = _mesh(spec.devices)
-    run = functools.partial(_map_members, chunk=spec.chunk_size, mesh=mesh)
-    init = jax.jit(run(functools.partial(_member_init, spec)))
-    epoch_fn = run(functools.partial(_member_epoch, spec))
-    epoch = jax.jit(lambda carry, member, shared: epoch_fn((carry, *member), shared),
-                    donate_argnums=0)
-    evaluate = jax.jit(run(functools.partial(_member_evaluate, spec)))
-    return _Programs(init, epoch, evaluate, mesh)
+def _build_program(fn: Callable, **fields):
+    """`fn` (`_member_init`, `_member_epoch`, `_member_evaluate`) of the spec with these
+    fields, mapped over the members."""
+    spec = _Spec(**fields)
+    return _map_members(functools.partial(fn, spec), spec.chunk_size, _mesh(spec.devices))
 
 
-@functools.lru_cache(maxsize=32)
-def _cached_programs(spec: _Spec) -> _Programs:
-    return _make_programs(spec)
+def _build_epoch(**fields):
+    run = _build_program(_member_epoch, **fields)
+    return lambda carry, member, shared: run((carry, *member), shared)
 
 
 def _programs(spec: _Spec) -> _Programs:
-    """The compiled programs of `spec`, shared by every run with an equal spec (so a second
-    sweep with new hyperparameter values neither retraces nor recompiles)."""
-    try:
-        return _cached_programs(spec)
-    except TypeError:  # an unhashable piece (e.g. a model holding a list): no sharing
-        return _make_programs(spec)
+    """The programs of `spec`, cached by its structure (`compile_cache.cached_jit`): a later
+    run with an equal structure and new keys or hyperparameter values neither retraces nor
+    recompiles."""
+    fields = {f.name: getattr(spec, f.name) for f in dataclasses.fields(spec)}
+    return _Programs(
+        cached_jit("ensemble.init", functools.partial(_build_program, _member_init), fields,
+                   fixed=("model",)),
+        cached_jit("ensemble.epoch", _build_epoch, fields, donate_argnums=(0,)),
+        cached_jit("ensemble.evaluate", functools.partial(_build_program, _member_evaluate),
+                   fields),
+        _mesh(spec.devices))
 
 
 # ----------------------------------------------------------------------------- the host loop
@@ -579,15 +599,19 @@ def ranked(rows: list[dict], monitor: str, maximize: bool | None = None) -> list
     return sorted(rows, key=score)
 
 
-def _monitor_column(tracker: train.EarlyStopping | None) -> str:
-    """The table column that ranks members: the monitor at each one's best epoch."""
-    return f"best_{tracker.monitor}" if tracker is not None else "final_train_loss"
+def _monitor_column(tracker: train.EarlyStopping | None, stopper) -> str:
+    """The table column that ranks members: the monitor at the epoch of the params each
+    returns (its best epoch with early stopping, else its last); the final train loss
+    without a dev set."""
+    if tracker is None:
+        return "final_train_loss"
+    return f"{'best' if stopper is not None else 'final'}_{tracker.monitor}"
 
 
-def _best_index(table: list[dict], tracker: train.EarlyStopping | None) -> int:
-    """The member with the best monitored value at its best epoch (NaN never wins)."""
+def _best_row(table: list[dict], tracker: train.EarlyStopping | None, stopper) -> dict:
+    """The row of the member with the best monitored value (NaN never wins)."""
     maximize = tracker.maximize if tracker is not None else False
-    return table.index(ranked(table, _monitor_column(tracker), maximize)[0])
+    return ranked(table, _monitor_column(tracker, stopper), maximize)[0]
 
 
 def _report_stops(table: list[dict], label: str) -> None:
@@ -676,8 +700,9 @@ def _train(where: str, model, make_opt, loss, data, *, key, hparams: dict, stati
             print(f"jaxdl: interrupted by the user; kept {interrupted_at} of {count} {label}s "
                   "at their last finished epoch", file=sys.stderr)
     return EnsembleResult(chosen_params, chosen_state, carry.state, history, table,
-                          _best_index(table, tracker), hparams_np, dict(static),
-                          np.asarray(seeds), final, model, metrics, _monitor_column(tracker),
+                          _best_row(table, tracker, stopper), hparams_np, dict(static),
+                          np.asarray(seeds), final, model, metrics,
+                          _monitor_column(tracker, stopper),
                           "completed" if interrupted_at is None else "interrupted")
 
 
@@ -766,7 +791,8 @@ def fit(model: Layer, opt: optax.GradientTransformation, loss: Callable, data, *
     next group: bounds memory). The table has per member: member, seed, best_epoch,
     epochs, stopped, final_/best_ train/dev loss and metrics (history at the last and at
     the best epoch), and the test loss and metrics of the returned params. `best` is the
-    member with the best monitored dev value (test data never selects). `ema_decay`: each
+    row of the member whose returned params have the best monitored dev value (test data
+    never selects). `ema_decay`: each
     member keeps the EMA of its weights in the vmapped program, evaluated and returned as
     in `train.fit` (`state.params` holds the raw weights). A KeyboardInterrupt ends
     training gracefully: the result holds what was trained (`stopped` "interrupted").
@@ -899,7 +925,7 @@ def snapshots(model: Layer, opt: optax.GradientTransformation, loss: Callable, d
                         for split in final for k, values in final[split].items()}})
     split = "dev" if "dev" in final else "train"
     monitor = f"{split}_accuracy" if "accuracy" in final[split] else f"{split}_loss"
-    best = rows.index(ranked(rows, monitor, maximize(monitor, metrics))[0])
+    best = ranked(rows, monitor, maximize(monitor, metrics))[0]
     stopped = "interrupted" if result.stopped == "interrupted" else "completed"
     return EnsembleResult(train.averaged(stacked), stacked.model_state, stacked, history, rows,
                           best,
@@ -943,21 +969,21 @@ def vote(probs, rule: str = "mean_prob") -> jax.Array:
 _vote = vote  # `predict` names its argument `vote`
 
 
-@functools.lru_cache(maxsize=32)
-def _outputs_program(model, static: tuple):
+def _build_outputs(model, static: tuple):
     build = _builder(model, Layer, "model")
 
     def outputs(hp, params, model_state, x):
         layer = build({**dict(static), **hp})
         return layer.apply(params, model_state, x, train=False)[0]
-    return jax.jit(jax.vmap(outputs, in_axes=(0, 0, 0, None)))
+    return jax.vmap(outputs, in_axes=(0, 0, 0, None))
 
 
 def member_outputs(result: EnsembleResult, x, *, batch_size: int = 1000) -> np.ndarray:
     """Eval-mode outputs (K, N, C) of every member on `x`, fed in padded batches."""
     batch_size = check_positive_int("member_outputs", "batch_size", batch_size)
     x = np.asarray(x)
-    program = _outputs_program(result.model, tuple(sorted(result.static.items())))
+    program = cached_jit("ensemble.outputs", _build_outputs, {
+        "model": result.model, "static": tuple(sorted(result.static.items()))})
     count = len(result.seeds)
     hps = {k: jnp.asarray(v, jnp.float32) for k, v in result.hparams.items()}
     if not hps:
@@ -976,7 +1002,7 @@ def voters(result: EnsembleResult, members="all") -> np.ndarray:
     set never selects)."""
     count = len(result.table)
     if isinstance(members, str) and members in ("all", "best"):
-        return np.arange(count) if members == "all" else np.array([result.best])
+        return np.arange(count) if members == "all" else np.array([result.best_index])
     k = members
     if isinstance(members, str) and members.startswith("top") and members[3:].isdigit():
         k = int(members[3:])
@@ -986,19 +1012,29 @@ def voters(result: EnsembleResult, members="all") -> np.ndarray:
     if not 1 <= k <= count:
         raise ValueError(f"members: top {k} of an ensemble of {count} members; give 1 to "
                          f"{count}")
-    if not result.monitor.startswith(("dev_", "best_dev_")):
+    if not result.monitor.startswith(("dev_", "best_dev_", "final_dev_")):
         raise ValueError(f"members={members!r} ranks the members on the dev set, but this "
                          f"ensemble has no dev metrics (it ranks by {result.monitor}); train "
                          "it with a dev split")
     return np.array([result.table.index(row) for row in result.ranked()[:k]])
 
 
+def is_classifier(result: EnsembleResult) -> bool:
+    """Whether the members are classifiers: their runs recorded accuracy (the default for
+    class and 0/1 losses, `metrics.default_for`); regression losses record none."""
+    return "accuracy" in dict(result.metrics)
+
+
 def predict(result: EnsembleResult, x, vote: str = "mean_prob", *, members="all",
             batch_size: int = 1000) -> np.ndarray:
     """The ensemble's predicted classes (N,) for inputs `x` under the voting rule `vote`,
-    among the `members` chosen by `voters` ("all", "best", "top3", 3 ...)."""
+    among the `members` chosen by `voters` ("all", "best", "top3", 3 ...). A regression
+    ensemble (`is_classifier` False) returns the mean of the members' outputs (N, ...)
+    instead (bagging's average; `vote` does not apply)."""
     check_choice("predict", "vote", vote, VOTES)
     outputs = member_outputs(result, x, batch_size=batch_size)[voters(result, members)]
+    if not is_classifier(result):
+        return np.mean(outputs, axis=0)
     return np.asarray(_vote(probabilities(outputs), vote))
 
 
@@ -1006,7 +1042,8 @@ def accuracies(result: EnsembleResult, data, *, votes: Sequence[str] = VOTES,
                members="all", batch_size: int = 1000) -> dict:
     """Accuracy on `data` (a Dataset or (x, y)) of each member ("members", (K,)), their
     mean ("mean_member"), the member the run picked on dev ("selected_member", member
-    `result.best`), the best of them on this data ("best_member", an optimistic pick), and
+    `result.best_index`), the best of them on this very data ("best_member": an oracle,
+    never a selection when `data` is the test set), and
     the ensemble under each voting rule (keys "hard", "mean_prob", "confidence") among
     the `members` chosen by `voters` (their indices: "voters")."""
     x, y = train._as_xy(data, "data")
@@ -1015,7 +1052,7 @@ def accuracies(result: EnsembleResult, data, *, votes: Sequence[str] = VOTES,
     probs = probabilities(member_outputs(result, x, batch_size=batch_size))
     member_acc = np.mean(np.asarray(jnp.argmax(probs, axis=-1)) == y[None], axis=1)
     out = {"members": member_acc, "mean_member": float(np.mean(member_acc)),
-           "selected_member": float(member_acc[result.best]),
+           "selected_member": float(member_acc[result.best_index]),
            "best_member": float(np.max(member_acc)), "voters": chosen.tolist()}
     for rule in votes:
         out[rule] = float(np.mean(np.asarray(vote(probs[chosen], rule)) == y))
@@ -1041,7 +1078,8 @@ def jsonable(value):
 def to_json(result: EnsembleResult) -> dict:
     """The result's table, best member, hyperparameters and history as JSON-able data
     (NaN becomes null)."""
-    return {"members": len(result.seeds), "best": result.best,
+    return {"members": len(result.seeds),
+            "best": {k: jsonable(v) for k, v in result.best.items()},
             "hparams": {k: jsonable(v) for k, v in result.hparams.items()},
             "static": {k: jsonable(v) for k, v in result.static.items()},
             "seeds": jsonable(result.seeds),

@@ -213,9 +213,11 @@ def shrink(space: dict, values: dict, *, margin: float = 0.1) -> dict:
 
 class SearchResult(NamedTuple):
     """A search's trials: `table` (one row per trial and seed, with "round" and "trial"),
-    `best` (the row with the best monitored value), `results` (the EnsembleResult of each
-    sweep call), `spaces` (the space of each round), `monitor` (the ranking column),
-    `maximize` (whether larger values of it rank first)."""
+    `best` (the row with the best monitored value, as in `ensemble.EnsembleResult`),
+    `results` (the EnsembleResult of each sweep call; their tables carry the same "trial"
+    ids), `spaces` (the space of each round), `monitor` (the ranking column: the dev
+    metric at the epoch of the returned params), `maximize` (whether larger values of it
+    rank first), `sources` ((result index, member index) of each row; see `member`)."""
 
     table: list
     best: dict
@@ -223,10 +225,25 @@ class SearchResult(NamedTuple):
     spaces: list
     monitor: str
     maximize: bool = True
+    sources: tuple = ()
 
     def top(self, n: int = 10) -> list:
         """The n best rows by the monitored value (NaN last)."""
         return ensemble.ranked(self.table, self.monitor, self.maximize)[:n]
+
+    @property
+    def best_index(self) -> int:
+        """The index of `best` in `table`."""
+        return self.table.index(self.best)
+
+    def member(self, i: int):
+        """(model, params, model_state) of the trial in row i of `table` (row i is trial i
+        with one seed and one round), from the sweep that trained it."""
+        i = check_positive_int("member", "i", i, minimum=0)
+        if i >= len(self.sources):
+            raise ValueError(f"member: i must be below the {len(self.table)} rows, got {i}")
+        result, index = self.sources[i]
+        return self.results[result].member(index)
 
 
 def _structural(space: dict) -> list:
@@ -270,8 +287,8 @@ def run_trials(model, make_opt, loss, data, *, space: dict, values: dict, key, e
     """Train the trials `values` (name -> one value per trial): one `ensemble.sweep` per
     combination of structural values, its numeric values zipped and vmapped, at most
     `members_per_call` members at a time. `monitor` ranks the rows (a table column;
-    default: the sweeps' own, i.e. the early-stopping monitor at each trial's best epoch:
-    best_dev_accuracy when accuracy is recorded, else best_dev_loss, or final_train_loss
+    default: the sweeps' own, the dev accuracy (else loss) at the epoch of the returned
+    params: final_dev_accuracy, or best_dev_accuracy with early stopping; final_train_loss
     without a dev set); its direction follows the metric (`metrics.maximized`)."""
     space = _check_space("run_trials", space)
     unread = unread_names((model, make_opt, sweep_kwargs.get("regularizer")), values)
@@ -284,7 +301,7 @@ def run_trials(model, make_opt, loss, data, *, space: dict, values: dict, key, e
     groups: dict = {}
     for t in range(len(next(iter(values.values())))):
         groups.setdefault(tuple(values[n][t] for n in structural), []).append(t)
-    rows, results = [], []
+    rows, results, sources = [], [], []
     for static_values, indices in groups.items():
         hparams = {n: np.asarray(values[n], np.float64)[indices] for n in numeric}
         result = ensemble.sweep(model, make_opt, loss, data, hparams=hparams, key=key,
@@ -292,14 +309,19 @@ def run_trials(model, make_opt, loss, data, *, space: dict, values: dict, key, e
                                 combine="zip", static=dict(zip(structural, static_values)),
                                 members_per_call=members_per_call, verbose=verbose,
                                 **sweep_kwargs)
-        results.append(result)
         per_trial = len(result.table) // (len(indices) if numeric else 1)
-        for i, row in enumerate(result.table):
-            # without numeric dimensions, equal trials are one run: each gets its rows
-            for trial in ([indices[i // per_trial]] if numeric else indices):
-                rows.append({"round": round_index, "trial": trial,
-                             **{k: v for k, v in row.items() if k != "trial"}})
-    rows.sort(key=lambda r: (r["trial"], r["seed"]))
+        # the sweep's rows with the search's trial ids (without numeric dimensions, equal
+        # trials are one run: each trial gets a copy of its rows, the sweep the first)
+        table = [{"round": round_index, "trial": indices[i // per_trial if numeric else 0],
+                  **{k: v for k, v in row.items() if k != "trial"}}
+                 for i, row in enumerate(result.table)]
+        for i, row in enumerate(table):
+            for trial in ([row["trial"]] if numeric else indices):
+                rows.append(row if trial == row["trial"] else {**row, "trial": trial})
+                sources.append((len(results), i))
+        results.append(result._replace(table=table, best=table[result.best_index]))
+    order = sorted(range(len(rows)), key=lambda r: (rows[r]["trial"], rows[r]["seed"]))
+    rows, sources = [rows[r] for r in order], tuple(sources[r] for r in order)
     monitor = monitor or results[0].monitor
     if monitor not in rows[0]:
         columns = [k for k in rows[0] if k.startswith(("best_", "final_"))]
@@ -307,7 +329,7 @@ def run_trials(model, make_opt, loss, data, *, space: dict, values: dict, key, e
                          f"one of {', '.join(columns)}")
     maximize = ensemble.maximize(monitor, results[0].metrics)
     return SearchResult(rows, ensemble.ranked(rows, monitor, maximize)[0], results, [space],
-                        monitor, maximize)
+                        monitor, maximize, sources)
 
 
 def random_search(model, make_opt, loss, data, *, space: dict, trials: int, key,
@@ -350,13 +372,14 @@ def coarse_to_fine(model, make_opt, loss, data, *, space: dict, trials: int, key
         check_range("coarse_to_fine", "keep", keep, low=0.0, high=1.0, low_open=True)
         keep = max(1, int(round(keep * trials)))
     keep = check_positive_int("coarse_to_fine", "keep", keep)
-    rows, results, spaces = [], [], []
+    rows, results, spaces, sources = [], [], [], []
     current = _check_space("coarse_to_fine", space)
     for r in range(rounds):
         found = random_search(model, make_opt, loss, data, space=current, trials=trials,
                               key=jax.random.fold_in(key, r), epochs=per_round[r],
                               batch_size=batch_size, round_index=r, **kwargs)
         rows += found.table
+        sources += [(len(results) + result, i) for result, i in found.sources]
         results += found.results
         spaces.append(current)
         if r + 1 < rounds:
@@ -364,7 +387,7 @@ def coarse_to_fine(model, make_opt, loss, data, *, space: dict, trials: int, key
             current = shrink(current, {n: [row[n] for row in best] for n in current},
                              margin=margin)
     return SearchResult(rows, ensemble.ranked(rows, found.monitor, found.maximize)[0],
-                        results, spaces, found.monitor, found.maximize)
+                        results, spaces, found.monitor, found.maximize, tuple(sources))
 
 
 def to_json(found: SearchResult) -> dict:

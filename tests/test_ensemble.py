@@ -143,7 +143,7 @@ def test_a_diverging_trial_is_marked_and_does_not_poison_the_others(blob_splits)
     assert both.table[1]["epochs"] < 3
     assert all(np.all(np.isfinite(leaf[1])) for leaf in jax.tree.leaves(both.params))
     assert max_diff(member(both.params, 0), member(alone.params, 0)) < 1e-6
-    assert both.best == 0
+    assert both.best_index == 0 and both.best is both.table[0]
 
 
 # ----------------------------------------------------------------------------- sweeps
@@ -293,8 +293,8 @@ def test_predict_and_accuracies_of_a_fitted_ensemble(blob_splits):
     np.testing.assert_allclose(acc["members"], ens.final["test"]["accuracy"], atol=1e-6)
     assert acc["mean_member"] == pytest.approx(np.mean(acc["members"]))
     assert acc["best_member"] == pytest.approx(np.max(acc["members"]))
-    assert acc["selected_member"] == pytest.approx(acc["members"][ens.best])
-    assert ens.best == int(np.argmax([row["best_dev_accuracy"] for row in ens.table]))
+    assert acc["selected_member"] == pytest.approx(acc["members"][ens.best_index])
+    assert ens.best_index == int(np.argmax([row["final_dev_accuracy"] for row in ens.table]))
     assert acc["mean_prob"] == pytest.approx(np.mean(np.argmax(mean, -1) == test.y))
     assert set(acc) >= set(ensemble.VOTES)
 
@@ -381,7 +381,8 @@ def test_cli_ensemble_prints_members_and_votes(tmp_path, capsys):
                      "--quiet", "--out", str(tmp_path)])
     out = capsys.readouterr().out
     assert code == 0
-    for word in ("member", "hard", "mean_prob", "confidence", "mean member", "best member"):
+    for word in ("member", "hard", "mean_prob", "confidence", "mean member",
+                 "dev-selected member"):
         assert word in out
     summary = json.loads((tmp_path / "ensemble.json").read_text())
     assert len(summary["table"]) == 3 and 0 < summary["accuracy"]["test"]["mean_prob"] <= 1
@@ -439,11 +440,11 @@ def test_members_keep_the_ema_of_their_weights_like_solo_runs(blob_splits):
 
 def test_top_k_voters_are_ranked_on_the_dev_set_only(blob_splits):
     ens = ens_fit(blob_splits, members=4, epochs=1)
-    assert ens.monitor == "best_dev_accuracy"
+    assert ens.monitor == "final_dev_accuracy"
     dev, test = [0.5, 0.9, 0.7, 0.8], [0.99, 0.1, 0.2, 0.3]
-    table = [{**row, "best_dev_accuracy": d, "test_accuracy": t}
+    table = [{**row, "final_dev_accuracy": d, "test_accuracy": t}
              for row, d, t in zip(ens.table, dev, test)]
-    ens = ens._replace(table=table, best=1)
+    ens = ens._replace(table=table, best=table[1])
     assert ensemble.voters(ens, "top2").tolist() == [1, 3]  # by dev, never by test
     assert ensemble.voters(ens, 3).tolist() == [1, 3, 2]
     assert ensemble.voters(ens, "best").tolist() == [1]
@@ -464,8 +465,8 @@ def test_top_k_voters_are_ranked_on_the_dev_set_only(blob_splits):
     ("top5", "top 5 of an ensemble of 4 members"), (0, "top 0"),
     ("first", "members must be 'all', 'best', 'topK'"), (True, "members must be")])
 def test_bad_voters_are_named(blob_splits, members, match):
-    ens = ensemble.EnsembleResult(*[None] * 4, [{}] * 4, 0, {}, {}, np.arange(4), {}, MODEL,
-                                  monitor="best_dev_accuracy")
+    ens = ensemble.EnsembleResult(*[None] * 4, [{}] * 4, {}, {}, {}, np.arange(4), {}, MODEL,
+                                  monitor="final_dev_accuracy")
     with pytest.raises(ValueError, match=match):
         ensemble.voters(ens, members)
     no_dev = ens._replace(monitor="final_train_loss")
@@ -480,8 +481,75 @@ def test_cli_ensemble_votes_among_the_top_k_on_dev(tmp_path, capsys):
     out = capsys.readouterr().out
     assert code == 0 and "vote mean_prob (top2)" in out
     summary = json.loads((tmp_path / "ensemble.json").read_text())
-    ranked = sorted(range(3), key=lambda i: -summary["table"][i]["best_dev_accuracy"])
+    ranked = sorted(range(3), key=lambda i: -summary["table"][i]["final_dev_accuracy"])
     assert summary["accuracy"]["test"]["voters"] == ranked[:2]
-    assert f"voters (top2 by best_dev_accuracy): members {ranked[0]}, {ranked[1]}" in out
+    assert f"voters (top2 by final_dev_accuracy): members {ranked[0]}, {ranked[1]}" in out
     assert cli.main(["ensemble", "--members", "2", "--voters", "top3"]) == 2
     assert "--voters top3 needs at least 3 members" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- selection (issue 18)
+
+
+@pytest.mark.parametrize("early, column", [
+    (None, "final_dev_accuracy"),  # the last epoch's params are returned
+    (train.EarlyStopping(patience=1, monitor="dev_loss"), "best_dev_loss")])  # the best's
+def test_members_rank_by_the_dev_metric_of_the_params_they_return(blob_splits, early, column):
+    sw = ensemble.sweep(MODEL, make_opt, LOSS, blob_splits, hparams={"lr": [1e-3, 1e-2, 0.3]},
+                        key=KEY, epochs=4, batch_size=16, verbose=False, early_stopping=early)
+    assert sw.monitor == column
+    returned = sw.final["dev"][column.rsplit("_", 1)[1]]  # eval of the returned params
+    np.testing.assert_allclose([row[column] for row in sw.table], returned, rtol=1e-5)
+    pick = np.argmax(returned) if column.endswith("accuracy") else np.argmin(returned)
+    assert sw.best_index == int(pick) and sw.best is sw.table[sw.best_index]
+
+
+def test_member_i_is_the_model_params_and_state_of_row_i(blob_splits):
+    def model(hp):
+        return nn.serial(nn.dense(hp["width"]), nn.relu, nn.dense(3))
+    sw = ensemble.sweep(model, make_opt, LOSS, blob_splits, hparams={"lr": [1e-2, 3e-2]},
+                        static={"width": 8}, key=KEY, epochs=1, batch_size=16, verbose=False)
+    x = blob_splits.test.x
+    outputs = ensemble.member_outputs(sw, x)
+    for i in range(2):
+        layer, params, state = sw.member(i)
+        assert params[0]["w"].shape == (x.shape[1], 8)  # one member's, width 8
+        np.testing.assert_allclose(layer.apply(params, state, x, train=False)[0], outputs[i],
+                                   atol=1e-6)
+    assert max_diff(sw.member(0)[1], sw.member(1)[1]) > 1e-4
+    with pytest.raises(ValueError, match="below the 2 members"):
+        sw.member(2)
+
+
+def test_predict_of_a_regression_ensemble_averages_the_outputs():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 3)).astype(np.float32)
+    y = x @ np.array([[1.0], [-2.0], [0.5]], np.float32)
+    ens = ensemble.fit(nn.dense(1), optim.sgd(0.05), losses.mse, data.Splits((x, y), (x, y)),
+                       key=KEY, members=3, epochs=2, batch_size=16, verbose=False)
+    assert not ensemble.is_classifier(ens)
+    by_hand = np.mean([x @ np.asarray(ens.params["w"][i]) + np.asarray(ens.params["b"][i])
+                       for i in range(3)], axis=0)
+    predicted = ensemble.predict(ens, x)
+    assert predicted.shape == (64, 1)
+    np.testing.assert_allclose(predicted, by_hand, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ensemble.predict(ens, x, members="best"),
+                               by_hand * 0 + x @ np.asarray(ens.params["w"][ens.best_index])
+                               + np.asarray(ens.params["b"][ens.best_index]), atol=1e-6)
+
+
+def test_cli_ensemble_reports_one_dev_selected_member_and_no_test_oracle(tmp_path, capsys):
+    assert cli.main(["ensemble", "--members", "4", "--epochs", "2", "--hidden", "16",
+                     "--lr", "0.003", "--quiet", "--strategy", "vmap", "--out",
+                     str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "best member" not in out
+    summary = json.loads((tmp_path / "ensemble.json").read_text())
+    dev = [row["final_dev_accuracy"] for row in summary["table"]]
+    chosen = int(np.argmax(dev))  # on dev only; the test column plays no part
+    assert summary["best"]["member"] == chosen
+    selected = next(line for line in out.splitlines() if "dev-selected member" in line)
+    member_row = next(line for line in out.splitlines() if line.startswith(f"| {chosen} |"))
+    assert selected.startswith(f"| dev-selected member {chosen} |")
+    # dev_acc and test_acc both of that one member
+    assert selected.split("|")[2:] == member_row.split("|")[-3:]

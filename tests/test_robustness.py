@@ -243,19 +243,19 @@ def test_regression_sweep_ranks_by_dev_loss_and_shows_only_what_was_recorded():
     sweep = ensemble.sweep(nn.dense(1), lambda hp: optim.sgd(hp["lr"]), losses.mse, splits,
                            hparams={"lr": [1e-4, 0.05, 0.2]}, key=KEY, epochs=4, batch_size=16,
                            verbose=False, metrics={"mae": metrics.mae})
-    assert sweep.monitor == "best_dev_loss"
+    assert sweep.monitor == "final_dev_loss"
     assert not [c for c in sweep.table[0] if "accuracy" in c]
     assert {"best_dev_mae", "final_train_mae"} <= set(sweep.table[0])
-    losses_ = [row["best_dev_loss"] for row in sweep.table]
-    assert sweep.best == int(np.argmin(losses_))
-    assert sweep.ranked()[0]["trial"] == sweep.best
+    losses_ = [row["final_dev_loss"] for row in sweep.table]
+    assert sweep.best_index == int(np.argmin(losses_))
+    assert sweep.ranked()[0]["trial"] == sweep.best_index
     assert set(sweep.final["dev"]) == {"loss", "mae"}
     found = tune.run_trials(nn.dense(1), lambda hp: optim.sgd(hp["lr"]), losses.mse, splits,
                             space={"lr": tune.log_uniform(1e-4, 0.2)},
                             values={"lr": [1e-4, 0.05, 0.2]}, key=KEY, epochs=4, batch_size=16,
                             verbose=False)
-    assert found.monitor == "best_dev_loss" and not found.maximize
-    assert found.best["best_dev_loss"] == min(row["best_dev_loss"] for row in found.table)
+    assert found.monitor == "final_dev_loss" and not found.maximize
+    assert found.best["final_dev_loss"] == min(row["final_dev_loss"] for row in found.table)
 
 
 # ----------------------------------------------------------------------------- resume identity

@@ -158,7 +158,8 @@ def test_random_search_loops_structural_choices_and_chunked_trials_equal_unchunk
         assert a["best_dev_accuracy"] == pytest.approx(b["best_dev_accuracy"], abs=1e-6)
         assert a["final_train_loss"] == pytest.approx(b["final_train_loss"], rel=1e-5)
     assert found.best == found.top(1)[0]
-    assert found.best["best_dev_accuracy"] == max(r["best_dev_accuracy"] for r in found.table)
+    assert found.best["final_dev_accuracy"] == max(r["final_dev_accuracy"]
+                                                   for r in found.table)
 
 
 def test_grid_search_with_seeds_and_a_diverging_trial(blob_splits):
@@ -194,6 +195,8 @@ def test_coarse_to_fine_shrinks_around_the_best_and_doubles_the_epochs(blob_spli
         assert all(fine[name].low <= r[name] <= fine[name].high for r in second)
     assert set(fine["width"].options) == {r["width"] for r in top}
     assert found.best in found.table
+    for i in (0, len(found.table) - 1):  # a row of each round, from its own sweep
+        assert found.member(i)[1][0]["w"].shape[1] == found.table[i]["width"]
 
 
 def test_a_space_entry_no_builder_reads_is_warned_about(blob_splits):
@@ -209,3 +212,24 @@ def test_a_space_entry_no_builder_reads_is_warned_about(blob_splits):
 def test_a_search_whose_builders_read_every_entry_does_not_warn(blob_splits, recwarn):
     search(blob_splits, trials=2, epochs=1)
     assert not [w for w in recwarn if "never read" in str(w.message)]
+
+
+def test_sweep_tables_carry_the_search_trial_ids_and_member_i_is_row_i(blob_splits):
+    found = search(blob_splits)  # 6 trials over two widths: two sweeps
+    assert found.monitor == "final_dev_accuracy"  # the returned (last-epoch) params' column
+    assert len(found.results) == 2
+    in_sweeps = [row for result in found.results for row in result.table]
+    assert sorted(row["trial"] for row in in_sweeps) == list(range(6))  # not 0.. per sweep
+    assert all(any(row is r for r in found.table) for row in in_sweeps)
+    x, y = blob_splits.test.x, blob_splits.test.y
+    for i, row in enumerate(found.table):
+        model, params, state = found.member(i)
+        assert params[0]["w"].shape[1] == row["width"]
+        outputs = model.apply(params, state, x, train=False)[0]
+        assert np.mean(np.argmax(outputs, -1) == y) == pytest.approx(row["test_accuracy"],
+                                                                    abs=1e-6)
+    assert found.best is found.table[found.best_index]
+    for result in found.results:
+        assert result.best is result.table[result.best_index]
+    with pytest.raises(ValueError, match="below the 6 rows"):
+        found.member(6)
