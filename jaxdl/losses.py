@@ -8,6 +8,7 @@ example, for masked or weighted means). All are stable for logits of any magnitu
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import jax
@@ -29,6 +30,26 @@ def reduce(per_example, reduction: str):
     if reduction == "sum":
         return jnp.sum(per_example)
     return per_example
+
+
+def takes_reduction(loss) -> bool:
+    """Whether `loss` accepts the `reduction=` keyword of jaxdl's loss protocol (True
+    when its signature cannot be read: the call itself then tells)."""
+    try:
+        parameters = inspect.signature(loss).parameters.values()
+    except (TypeError, ValueError):
+        return True
+    return any(p.name == "reduction" or p.kind is p.VAR_KEYWORD for p in parameters)
+
+
+def per_example(loss):
+    """A jaxdl loss (with `reduction`) from a plain batch-mean loss `loss(outputs, labels)`
+    (optax style, `lambda o, y: optax.l2_loss(o, y).mean()`): example i's value is
+    loss(outputs[i:i+1], labels[i:i+1]), the mean over a batch of one, vmapped over i."""
+    def wrapped(outputs, labels, *, reduction="mean"):
+        values = jax.vmap(lambda o, y: loss(o[None], y[None]))(outputs, labels)
+        return reduce(values, reduction)
+    return wrapped
 
 
 def as_distribution(where: str, outputs, labels):

@@ -490,6 +490,11 @@ def check_run(where: str, data, *, loss, metrics, epochs, batch_size, early_stop
     if not callable(loss):
         raise TypeError(f"{where}: loss must be a function (outputs, labels, *, reduction) "
                         f"-> loss, got {type(loss).__name__}")
+    if not losses.takes_reduction(loss):
+        raise TypeError(f"{where}: loss takes no reduction= argument; jaxdl calls "
+                        "loss(outputs, labels, reduction='none') for per-example values (it "
+                        "masks padded batches): wrap a plain batch-mean loss as "
+                        "losses.per_example(loss)")
     metrics = metrics_lib.resolve(where, metrics, loss)
     stopper = _early_stopping(where, early_stopping)
     try:

@@ -111,6 +111,19 @@ def _check_lr(where: str, lr: ScalarOrSchedule) -> ScalarOrSchedule:
     return lr
 
 
+def _named(where: str, name: str, value, optax_name: str, optax_value, default=None):
+    """`value`, or the same argument given under its optax name (`learning_rate` for `lr`,
+    `momentum` for `mu`), so optax's tools (`optax.inject_hyperparams`) call jaxdl's
+    optimizers as they call optax's; `default` when neither is given."""
+    if optax_value is None:
+        if value is None and default is None:
+            raise TypeError(f"{where}: missing argument {name} (or optax's {optax_name})")
+        return default if value is None else value
+    if value is not None:
+        raise TypeError(f"{where}: give {name} or its optax name {optax_name}, not both")
+    return optax_value
+
+
 def _start(lr: ScalarOrSchedule) -> tuple[jax.Array, jax.Array]:
     """(count, lr) of a fresh state: zero updates done, the learning rate of step 0."""
     count = jnp.zeros((), jnp.int32)
@@ -182,12 +195,14 @@ class AdamState(NamedTuple):
 
 # ----------------------------------------------------------------------------- optimizers
 
-def sgd(lr: ScalarOrSchedule) -> optax.GradientTransformation:
+def sgd(lr: ScalarOrSchedule = None, *, learning_rate: ScalarOrSchedule = None
+        ) -> optax.GradientTransformation:
     """Stochastic gradient descent: w <- w - lr * g.
 
-    Twin: `optax.sgd(lr)` (identical, also under a schedule).
+    Twin: `optax.sgd(lr)` (identical, also under a schedule). Every optimizer here also
+    takes optax's argument names (`learning_rate=` for `lr`, `momentum=` for `mu`).
     """
-    _check_lr("sgd", lr)
+    lr = _check_lr("sgd", _named("sgd", "lr", lr, "learning_rate", learning_rate))
 
     def init(params):
         del params
@@ -202,8 +217,9 @@ def sgd(lr: ScalarOrSchedule) -> optax.GradientTransformation:
     return optax.GradientTransformation(init, update)
 
 
-def momentum(lr: ScalarOrSchedule, mu=0.9, form: str = "classic", *,
-             bias_correction: bool = False) -> optax.GradientTransformation:
+def momentum(lr: ScalarOrSchedule = None, mu=None, form: str = "classic", *,
+             bias_correction: bool = False, learning_rate: ScalarOrSchedule = None,
+             momentum=None) -> optax.GradientTransformation:
     """Gradient descent with momentum, in one of two forms (v starts at 0).
 
     form="classic" (Polyak; CS231n):   v <- mu * v - lr * g;   w <- w + v.
@@ -211,12 +227,13 @@ def momentum(lr: ScalarOrSchedule, mu=0.9, form: str = "classic", *,
         v <- beta * v + (1 - beta) * g;   w <- w - lr * v,
         or with `bias_correction=True`:   w <- w - lr * v / (1 - beta^t),  t = 1, 2, ...
 
-    mu must lie in [0, 1). Twins: classic = `optax.sgd(lr, momentum=mu)`; ewa =
+    mu (default 0.9) must lie in [0, 1). Twins: classic = `optax.sgd(lr, momentum=mu)`; ewa =
     `optax.chain(optax.ema(mu, debias=bias_correction), optax.scale(-lr))`; both agree for a
     constant lr (the classic form keeps lr inside v, optax outside: under a schedule they
     differ by definition). EWA steps are (1 - mu) times the classic ones for the same lr.
     """
-    _check_lr("momentum", lr)
+    lr = _check_lr("momentum", _named("momentum", "lr", lr, "learning_rate", learning_rate))
+    mu = _named("momentum", "mu", mu, "momentum", momentum, default=0.9)
     check_range("momentum", "mu", mu, low=0.0, high=1.0, high_open=True)
     check_choice("momentum", "form", form, ("classic", "ewa"))
     if bias_correction and form != "ewa":
@@ -241,7 +258,8 @@ def momentum(lr: ScalarOrSchedule, mu=0.9, form: str = "classic", *,
     return optax.GradientTransformation(init, update)
 
 
-def nesterov(lr: ScalarOrSchedule, mu=0.9) -> optax.GradientTransformation:
+def nesterov(lr: ScalarOrSchedule = None, mu=None, *, learning_rate: ScalarOrSchedule = None,
+             momentum=None) -> optax.GradientTransformation:
     """Nesterov momentum, practical form (Sutskever et al. 2013; CS231n):
 
         v_prev = v;   v <- mu * v - lr * g;   w <- w - mu * v_prev + (1 + mu) * v.
@@ -249,10 +267,11 @@ def nesterov(lr: ScalarOrSchedule, mu=0.9) -> optax.GradientTransformation:
     This is the look-ahead rule v <- mu v - lr grad f(w + mu v); w <- w + v rewritten for
     the shifted variable w + mu v, so the gradient is taken at the current parameters.
     The step is computed as its equal mu * v - lr * g (substitute mu * v_prev = v + lr * g),
-    which needs no copy of the old velocity. mu in [0, 1). Twin:
+    which needs no copy of the old velocity. mu in [0, 1) (default 0.9). Twin:
     `optax.sgd(lr, momentum=mu, nesterov=True)` (constant lr).
     """
-    _check_lr("nesterov", lr)
+    lr = _check_lr("nesterov", _named("nesterov", "lr", lr, "learning_rate", learning_rate))
+    mu = _named("nesterov", "mu", mu, "momentum", momentum, default=0.9)
     check_range("nesterov", "mu", mu, low=0.0, high=1.0, high_open=True)
 
     def init(params):
@@ -269,8 +288,8 @@ def nesterov(lr: ScalarOrSchedule, mu=0.9) -> optax.GradientTransformation:
     return optax.GradientTransformation(init, update)
 
 
-def adagrad(lr: ScalarOrSchedule, eps=1e-7, initial_accumulator=0.0
-            ) -> optax.GradientTransformation:
+def adagrad(lr: ScalarOrSchedule = None, eps=1e-7, initial_accumulator=0.0, *,
+            learning_rate: ScalarOrSchedule = None) -> optax.GradientTransformation:
     """Adagrad (Duchi et al. 2011):  cache <- cache + g^2;  w <- w - lr * g / (sqrt(cache) + eps).
 
     cache starts at `initial_accumulator` (>= 0). Twin: `optax.adagrad(lr,
@@ -278,7 +297,7 @@ def adagrad(lr: ScalarOrSchedule, eps=1e-7, initial_accumulator=0.0
     square root (g / sqrt(cache + eps)) and returns 0 where cache is 0: the same rule for
     eps = 0, and within eps / sqrt(cache) (relative) otherwise.
     """
-    _check_lr("adagrad", lr)
+    lr = _check_lr("adagrad", _named("adagrad", "lr", lr, "learning_rate", learning_rate))
     check_range("adagrad", "eps", eps, low=0.0)
     check_range("adagrad", "initial_accumulator", initial_accumulator, low=0.0)
 
@@ -296,8 +315,8 @@ def adagrad(lr: ScalarOrSchedule, eps=1e-7, initial_accumulator=0.0
     return optax.GradientTransformation(init, update)
 
 
-def rmsprop(lr: ScalarOrSchedule, decay=0.9, eps=1e-7, eps_in_sqrt: bool = False
-            ) -> optax.GradientTransformation:
+def rmsprop(lr: ScalarOrSchedule = None, decay=0.9, eps=1e-7, eps_in_sqrt: bool = False, *,
+            learning_rate: ScalarOrSchedule = None) -> optax.GradientTransformation:
     """RMSprop (Hinton, Coursera lecture 6e):
 
         cache <- decay * cache + (1 - decay) * g^2;   w <- w - lr * g / (sqrt(cache) + eps)
@@ -306,7 +325,7 @@ def rmsprop(lr: ScalarOrSchedule, decay=0.9, eps=1e-7, eps_in_sqrt: bool = False
     decay in [0, 1). Twin: `optax.rmsprop(lr, decay=decay, eps=eps, eps_in_sqrt=eps_in_sqrt)`
     (mind optax's defaults eps=1e-8, eps_in_sqrt=True).
     """
-    _check_lr("rmsprop", lr)
+    lr = _check_lr("rmsprop", _named("rmsprop", "lr", lr, "learning_rate", learning_rate))
     check_range("rmsprop", "decay", decay, low=0.0, high=1.0, high_open=True)
     check_range("rmsprop", "eps", eps, low=0.0)
 
@@ -326,7 +345,8 @@ def rmsprop(lr: ScalarOrSchedule, decay=0.9, eps=1e-7, eps_in_sqrt: bool = False
     return optax.GradientTransformation(init, update)
 
 
-def adam(lr: ScalarOrSchedule, b1=0.9, b2=0.999, eps=1e-8, *, bias_correction: bool = True
+def adam(lr: ScalarOrSchedule = None, b1=0.9, b2=0.999, eps=1e-8, *,
+         bias_correction: bool = True, learning_rate: ScalarOrSchedule = None
          ) -> optax.GradientTransformation:
     """Adam (Kingma & Ba 2015), with t = 1, 2, ... and m, v starting at 0:
 
@@ -339,7 +359,7 @@ def adam(lr: ScalarOrSchedule, b1=0.9, b2=0.999, eps=1e-8, *, bias_correction: b
     b1, b2 in [0, 1).
     Twin: `optax.adam(lr, b1=b1, b2=b2, eps=eps, eps_root=0.0)`; the uncorrected rule has none.
     """
-    _check_lr("adam", lr)
+    lr = _check_lr("adam", _named("adam", "lr", lr, "learning_rate", learning_rate))
     check_range("adam", "b1", b1, low=0.0, high=1.0, high_open=True)
     check_range("adam", "b2", b2, low=0.0, high=1.0, high_open=True)
     check_range("adam", "eps", eps, low=0.0)
