@@ -126,4 +126,4 @@ EXPERIMENT = Experiment(
     claim="k-fold cross-validation (average accuracy over k folds) is a more robust estimate "
           "than a single held-out split",
     source="003 (lecture), Cross validation: held-out and K-fold",
-    run=run, minutes=0.5, quick_seconds=5)
+    run=run, minutes=1, quick_seconds=5)

@@ -247,4 +247,4 @@ EXPERIMENT = Experiment(
     claim="Training error falls with model complexity while dev error is U-shaped (high bias "
           "-> high variance); L2 regularization cures the overfit model",
     source="000 (tutorial), Overfitting and Regularization; 001 (notes), Bias / Variance",
-    run=run, minutes=1, quick_seconds=8)
+    run=run, minutes=2, quick_seconds=8)

@@ -165,4 +165,4 @@ EXPERIMENT = Experiment(
           "each shrink the train-dev gap",
     source="000 (tutorial), Regularization, Dropout, Data augmentation; 001 (notes), "
            "Regularization; 003 (lecture), Early stopping",
-    run=run, minutes=2, quick_seconds=10, needs=("mnist",))
+    run=run, minutes=3, quick_seconds=10, needs=("mnist",))
