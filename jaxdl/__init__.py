@@ -18,6 +18,7 @@ from jaxdl import (  # noqa: E402
     train,
     tune,
 )
+from jaxdl.runs import load_run  # noqa: E402
 
 __all__ = ["__version__", "checkpoint", "classic", "data", "diagnostics", "ensemble",
            "initializers", "losses", "metrics", "nn", "optim", "recipes", "regularizers", "train",

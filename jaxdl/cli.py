@@ -1,5 +1,5 @@
 """The `jaxdl` command: `jaxdl train` (the main job), `jaxdl gradcheck`, `jaxdl ensemble`,
-`jaxdl sweep`, `jaxdl lr-find` and `jaxdl data download`.
+`jaxdl sweep`, `jaxdl lr-find`, `jaxdl predict`/`evaluate` and `jaxdl data download`.
 
 Exit statuses:
   0    done;
@@ -11,8 +11,9 @@ Exit statuses:
        and `jaxdl train` prints the command that resumes.
 Errors end with one line on stderr; set JAXDL_DEBUG=1 to see the traceback instead.
 
-Run directories: `train --out DIR` writes config.json first (so a killed run can be
-resumed), then checkpoint.npz every epoch, then history.json, results.json and the plots;
+Run directories: `train --out DIR` writes config.json and preprocessing.npz first (so a
+killed run can be resumed, and `jaxdl predict DIR` / `jaxdl.load_run(DIR)` preprocess new
+inputs alike), then checkpoint.npz every epoch, then history.json, results.json and the plots;
 every file is written atomically. An existing run in DIR is not overwritten unless
 --overwrite is given. While a command writes into DIR it holds an exclusive lock on
 DIR/.jaxdl.lock (released when the process ends, however it ends).
@@ -37,7 +38,7 @@ import time
 from pathlib import Path
 
 import jaxdl
-from jaxdl import recipes
+from jaxdl import recipes, runs
 from jaxdl._io import atomic_write
 from jaxdl.recipes import TrainConfig
 
@@ -49,7 +50,8 @@ RESUMABLE = {"lr": "--lr", "momentum": "--momentum", "decay": "--decay", "l2": "
 LOCK_FILE = ".jaxdl.lock"
 CONFIG_FILE, CHECKPOINT_FILE = "config.json", "checkpoint.npz"
 # the files of a `jaxdl train` run directory (what --overwrite removes)
-RUN_FILES = (CONFIG_FILE, CHECKPOINT_FILE, "history.json", "results.json", "training.png",
+RUN_FILES = (CONFIG_FILE, CHECKPOINT_FILE, "preprocessing.npz", "history.json",
+             "results.json", "training.png",
              "gradient_norms.png", "update_ratios.png", "activation_std.png",
              "activation_histograms.png", "weight_histograms.png")
 
@@ -400,7 +402,9 @@ def cmd_train(args) -> int:
         out = _train_dir(args, config, stack)
         start = time.perf_counter()
         try:
-            splits = recipes.load_data(config)
+            splits, stats = recipes.load_data_and_stats(config)
+            if out is not None:  # for `jaxdl predict` / `jaxdl.load_run`
+                runs.save_preprocessing(out, config, stats, splits.train.info)
             steps_per_epoch = data.num_batches(len(splits.train), config.batch_size)
             print(_describe(config, splits))
             model = recipes.model(config, len(splits.train.info.classes))
@@ -428,8 +432,9 @@ def cmd_train(args) -> int:
             elif args.resume:
                 kept = (f"the checkpoint in {out} is as it was; continue with: "
                     f"{_resume_command(out, config)}")
-            else:  # the config.json written above belongs to no checkpoint: forget it
+            else:  # the files written above belong to no checkpoint: forget them
                 (out / CONFIG_FILE).unlink(missing_ok=True)
+                (out / runs.PREPROCESSING_FILE).unlink(missing_ok=True)
                 kept = f"nothing was trained or written to {out}"
             print(f"jaxdl train: interrupted{interrupts.by()} before the first epoch ended; "
                   f"{kept}", file=sys.stderr)
@@ -823,6 +828,65 @@ def _scaled_model(model, init_scale: float, hp: dict):
     return model({**hp, "init_scale": init_scale})
 
 
+def _raw_inputs(path: str, *, labels: bool):
+    """(x, y or None) of --data FILE: a .npy array of inputs, or a .npz with x (and y)."""
+    import numpy as np
+    file = Path(path)
+    if not file.is_file():
+        raise ValueError(f"--data {file} {'is not a file' if file.exists() else 'does not exist'}"
+                         "; give a .npy array of inputs or a .npz with x and y")
+    try:
+        loaded = np.load(file, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise ValueError(f"--data {file}: not a numpy .npy/.npz file ({error})") from None
+    if isinstance(loaded, np.ndarray):
+        x, y = loaded, None
+    else:
+        if "x" not in loaded.files:
+            raise ValueError(f"--data {file} holds {', '.join(loaded.files)}; name the inputs "
+                             "x (and the labels y)")
+        x, y = loaded["x"], loaded["y"] if "y" in loaded.files else None
+    if labels and y is None:
+        raise ValueError(f"--data {file} has no labels y; evaluate needs a .npz with x and y")
+    return x, y
+
+
+def _run_splits(run) -> dict:
+    """The run's own raw train/dev/test parts (its config's split, no preprocessing)."""
+    raw = recipes.load_data(dataclasses.replace(run.config, preprocess="none"))
+    return {name: part for name, part in zip(("train", "dev", "test"), raw)
+            if part is not None}
+
+
+def cmd_predict(args) -> int:
+    """Predicted classes of a saved run on --data (default: the run's test split)."""
+    import numpy as np
+    run = runs.load_run(args.run_dir)
+    x = _raw_inputs(args.data, labels=False)[0] if args.data else _run_splits(run)["test"].x
+    predicted = run.predict(x)
+    if args.out:
+        with atomic_write(Path(args.out)) as file:
+            np.save(file, predicted)
+        print(f"wrote {len(predicted)} predicted classes to {args.out}")
+    else:
+        print("\n".join(run.classes[int(c)] for c in predicted))
+    return EXIT_OK
+
+
+def cmd_evaluate(args) -> int:
+    """Loss and accuracy of a saved run on --data, or on each part of its own split."""
+    run = runs.load_run(args.run_dir)
+    if args.data:
+        parts = {Path(args.data).name: _raw_inputs(args.data, labels=True)}
+    else:
+        parts = {name: (ds.x, ds.y) for name, ds in _run_splits(run).items()}
+    for name, (x, y) in parts.items():
+        found = run.evaluate(x, y)
+        print(f"{name}: loss {found['loss']:.4f}  accuracy {found['accuracy']:.4f}  "
+              f"({len(x)} examples)")
+    return EXIT_OK
+
+
 def cmd_data_download(args) -> int:
     from jaxdl import data
     paths = data.download(args.name, args.dir, progress=not args.quiet)
@@ -832,7 +896,8 @@ def cmd_data_download(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="jaxdl", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(  # the docstring's first paragraph, whole
+        prog="jaxdl", description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--version", action="version", version=f"jaxdl {jaxdl.__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -917,6 +982,23 @@ def build_parser() -> argparse.ArgumentParser:
     lr_find.add_argument("--overwrite", action="store_true",
                          help="replace the outputs already in --out")
     lr_find.set_defaults(run=cmd_lr_find, resume=None)
+
+    for name, run, what in (("predict", cmd_predict, "the predicted class of each input"),
+                            ("evaluate", cmd_evaluate, "loss and accuracy")):
+        saved = commands.add_parser(
+            name, help=f"{what} of a saved run (`train --out DIR`)",
+            description=f"Reload the run in RUN_DIR (config.json, checkpoint.npz, "
+                        f"preprocessing.npz) and print {what}; the inputs are raw, as "
+                        "the dataset gives them, and go through the run's preprocessing.")
+        saved.add_argument("run_dir", metavar="RUN_DIR")
+        saved.add_argument("--data", metavar="FILE", help=(
+            "a .npy array of inputs or a .npz with x (default: the run's test split)"
+            if name == "predict" else "a .npz with inputs x and labels y (default: the "
+            "run's own train, dev and test parts)"))
+        if name == "predict":
+            saved.add_argument("--out", metavar="FILE", help="write the class indices as .npy "
+                               "instead of printing the class names")
+        saved.set_defaults(run=run)
 
     data_parser = commands.add_parser("data", help="dataset files")
     data_commands = data_parser.add_subparsers(dest="data_command", required=True,

@@ -178,10 +178,17 @@ def keys(config: TrainConfig):
 
 def load_data(config: TrainConfig) -> data.Splits:
     """The dataset split into train/dev/test and preprocessed with train statistics."""
+    return load_data_and_stats(config)[0]
+
+
+def load_data_and_stats(config: TrainConfig):
+    """(`load_data(config)`, the preprocessing statistics fitted on its training part;
+    None for preprocess "none"), so a run can save them and preprocess new inputs alike
+    (`data.PREPROCESSORS[config.preprocess].apply(stats, x)`)."""
     splits = data.load_splits(config.dataset, key=keys(config)[0], data_dir=config.data_dir)
     if config.preprocess == "none":
-        return splits
-    return data.preprocess_splits(splits, config.preprocess)[0]
+        return splits, None
+    return data.preprocess_splits(splits, config.preprocess)
 
 
 def model(config: TrainConfig, num_classes: int, *, init_scale=1.0):

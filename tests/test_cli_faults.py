@@ -190,7 +190,7 @@ def test_a_disk_that_fills_while_writing_outputs_leaves_no_partial_file(tmp_path
                   f"the device); the checkpoint in {out} is intact: fix that, then "
                   f"`jaxdl train --resume {out} --epochs 2` writes the outputs again")
     assert sorted(p.name for p in out.iterdir()) == [".jaxdl.lock", "checkpoint.npz",
-                                                     "config.json"]
+                                                     "config.json", "preprocessing.npz"]
     monkeypatch.setattr(os, "fsync", fsync)  # space freed: the printed command finishes
     assert cli.main(["train", "--resume", str(out), "--epochs", "2", "--quiet"]) == 0
     assert json.loads((out / "history.json").read_text())["epoch"] == [1, 2]
