@@ -551,10 +551,32 @@ class _Progress:
                                    wall_time=metrics["wall_time"], **best)
 
 
+class _LogLines:
+    """The progress of a batch job (stderr not a terminal: nohup, SLURM, CI logs): one
+    flushed line per epoch, "train: epoch 3/30  train_loss 0.1234  dev_accuracy 0.9700",
+    where a terminal gets a tqdm bar (the same update/set_postfix/close calls)."""
+
+    def __init__(self, total: int, initial: int):
+        self.total, self.n = total, initial
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+
+    def set_postfix(self, values=None, **more) -> None:
+        shown = "".join(f"  {k} {v}" for k, v in {**(values or {}), **more}.items())
+        print(f"train: epoch {self.n}/{self.total}{shown}", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        pass
+
+
 def _progress_bar(total: int, initial: int, verbose: bool):
+    """A tqdm bar on a terminal, `_LogLines` when stderr is none, nothing unless verbose."""
+    if verbose and not sys.stderr.isatty():
+        return _LogLines(total, initial)
     from tqdm.auto import tqdm
     return tqdm(total=total, initial=initial, desc="train", unit="epoch", leave=True,
-                disable=not (verbose and sys.stderr.isatty()))
+                disable=not verbose)
 
 
 def _guard(metrics: dict, epoch: int, initial_loss: float, explode_factor: float):

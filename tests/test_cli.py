@@ -176,3 +176,14 @@ def test_image_datasets_default_to_centering_and_the_others_to_standardizing(tmp
     out = tmp_path / "run"
     assert cli.main(["train", *FAST, "--epochs", "1", "--out", str(out)]) == 0
     assert json.loads((out / "config.json").read_text())["preprocess"] == "center"
+
+
+def test_a_batch_job_without_a_terminal_logs_one_line_per_epoch(capsys):
+    assert not sys.stderr.isatty()  # pytest captures stderr, as nohup/SLURM/CI would
+    assert cli.main(["train", "--epochs", "3", "--hidden", "16", "--lr", "0.01"]) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines()
+             if line.startswith("train: epoch")]
+    assert [line.split()[2] for line in lines] == ["1/3", "2/3", "3/3"]
+    assert all("train_loss" in line and "dev_accuracy" in line for line in lines)
+    assert cli.main(["train", "--epochs", "1", "--hidden", "16", "--quiet"]) == 0
+    assert "train: epoch" not in capsys.readouterr().err
