@@ -47,7 +47,8 @@ def forget_programs():
         pass
     else:
         compile_cache.clear()
-    ensemble._cached_programs.cache_clear()
+    if hasattr(ensemble, "_cached_programs"):  # the ensemble's cache before compile_cache
+        ensemble._cached_programs.cache_clear()
 
 
 def hand_written(x, y, epochs: int, batch_size: int, key) -> float:

@@ -1021,10 +1021,8 @@ def enable_compilation_cache() -> None:
     repeated run skips XLA compilation; JAXDL_COMPILATION_CACHE=0 turns it off."""
     if os.environ.get("JAXDL_COMPILATION_CACHE", "1") == "0":
         return
-    import jax
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "jaxdl" / "xla"
-    jax.config.update("jax_compilation_cache_dir", str(cache))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+    from jaxdl import compile_cache
+    compile_cache.enable_compilation_cache()
 
 
 def main(argv=None) -> int:

@@ -351,13 +351,30 @@ def _programs(spec: _Spec) -> _Programs:
     run with an equal structure and new keys or hyperparameter values neither retraces nor
     recompiles."""
     fields = {f.name: getattr(spec, f.name) for f in dataclasses.fields(spec)}
+    builders = _builders(spec)
     return _Programs(
         cached_jit("ensemble.init", functools.partial(_build_program, _member_init), fields,
-                   fixed=("model",)),
-        cached_jit("ensemble.epoch", _build_epoch, fields, donate_argnums=(0,)),
+                   fixed=("model", *builders)),
+        cached_jit("ensemble.epoch", _build_epoch, fields, fixed=builders,
+                   donate_argnums=(0,)),
         cached_jit("ensemble.evaluate", functools.partial(_build_program, _member_evaluate),
-                   fields),
+                   fields, fixed=builders),
         _mesh(spec.devices))
+
+
+def _builders(spec: _Spec) -> tuple:
+    """The spec's fields that are builders `hp -> piece` (and the static values they read):
+    their numbers come through `hp`; the numbers they close over are kept in the programs'
+    structure, not traced, as a builder may choose its structure by them (e.g. no dropout
+    layer for a keep probability of 1)."""
+    names = ["static"]
+    if not isinstance(spec.model, Layer):
+        names.append("model")
+    if not isinstance(spec.make_opt, optax.GradientTransformation):
+        names.append("make_opt")
+    if spec.regularizer_from_hparams:
+        names.append("regularizer")
+    return tuple(names)
 
 
 # ----------------------------------------------------------------------------- the host loop
@@ -983,7 +1000,8 @@ def member_outputs(result: EnsembleResult, x, *, batch_size: int = 1000) -> np.n
     batch_size = check_positive_int("member_outputs", "batch_size", batch_size)
     x = np.asarray(x)
     program = cached_jit("ensemble.outputs", _build_outputs, {
-        "model": result.model, "static": tuple(sorted(result.static.items()))})
+        "model": result.model, "static": tuple(sorted(result.static.items()))},
+        fixed=("static",) if isinstance(result.model, Layer) else ("model", "static"))
     count = len(result.seeds)
     hps = {k: jnp.asarray(v, jnp.float32) for k, v in result.hparams.items()}
     if not hps:

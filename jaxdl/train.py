@@ -15,6 +15,7 @@ checkpoints.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import sys
 import time
 from pathlib import Path
@@ -27,6 +28,7 @@ import optax
 
 from jaxdl import checkpoint, data as data_lib, fingerprint, losses, metrics as metrics_lib, optim
 from jaxdl._checks import check_choice, check_key, check_positive_int, check_range
+from jaxdl.compile_cache import cached_jit
 from jaxdl.data.checks import check_training_data
 from jaxdl.nn.layer import Layer
 
@@ -303,10 +305,12 @@ def make_host_evaluate(model: Layer, loss: Callable, batch_size: int = 1000, met
     """`evaluate(params, model_state, x, y) -> {"loss", name, ...}` as Python floats.
 
     The host feeds fixed-size padded batches to one compiled function, so datasets of any
-    size share a single compilation.
+    size share a single compilation, cached across calls by the pieces' structure
+    (`compile_cache.cached_jit`): new params or new numbers in the model or loss reuse it.
     """
     metrics = _metrics_of("evaluate", metrics, loss)
-    sums = jax.jit(make_batch_metrics(model, loss, metrics))
+    sums = cached_jit("evaluate", make_batch_metrics,
+                      {"model": model, "loss": loss, "metrics": metrics})
 
     def evaluate(params, model_state, x, y):
         x, y = np.asarray(x), np.asarray(y)
@@ -664,6 +668,16 @@ def _restore(path: Path, template: TrainState, run_id: dict, allow_changes, conf
     return restored, changes
 
 
+def _build_epoch(batching: dict, model, opt, loss, regularizer, augment, metrics, ema_decay):
+    return make_epoch_and_evaluate(model, opt, loss, regularizer, augment=augment,
+                                   metrics=metrics, ema_decay=ema_decay, **batching)
+
+
+def _build_init(input_shape: tuple, model, opt, ema_decay):
+    return lambda key: init_state(model, opt, input_shape, key=key,
+                                  average=ema_decay is not None)
+
+
 def fit(model: Layer, opt: optax.GradientTransformation, loss: Callable, data, *, key,
         epochs: int, batch_size: int, regularizer: Callable | None = None,
         metrics: dict | None = None, early_stopping: int | EarlyStopping | None = None,
@@ -681,8 +695,10 @@ def fit(model: Layer, opt: optax.GradientTransformation, loss: Callable, data, *
     `metrics`: name -> `metrics.Metric` or function (outputs, labels) -> per-example
     values, recorded per epoch as train_<name> / dev_<name> (default
     `metrics.default_for(loss)`: accuracy for classification losses, none for mse).
-    Each epoch is one compiled call (scan over mini-batches + dev evaluation), compiled
-    once per fit. Guards: a NaN/inf loss or parameter, or an epoch train loss above
+    Each epoch is one compiled call (scan over mini-batches + dev evaluation); the programs
+    are cached by the structure of the model, optimizer, loss, regularizer, augment and
+    metrics and the batching options (`compile_cache`), so a later fit of the same
+    structure with a new key or new numeric hyperparameters compiles nothing. Guards: a NaN/inf loss or parameter, or an epoch train loss above
     `explode_factor` x the initial loss, stops training and keeps the last good state.
     `early_stopping`: a patience (int) or an EarlyStopping; needs a dev set; the result
     then holds the best-dev-epoch params. The best epoch is chosen on the monitor (default
@@ -727,15 +743,19 @@ def fit(model: Layer, opt: optax.GradientTransformation, loss: Callable, data, *
     check_data("fit", arrays, model, loss)
     train_x, train_y = arrays["train"]
 
-    epoch_and_evaluate = jax.jit(make_epoch_and_evaluate(
-        model, opt, loss, regularizer, batch_size=batch_size, augment=augment,
-        shuffle=shuffle, drop_remainder=drop_remainder, eval_batch_size=eval_batch_size,
-        metrics=metrics, ema_decay=ema_decay))
+    pieces = {"model": model, "opt": opt, "loss": loss, "regularizer": regularizer,
+              "augment": augment, "metrics": metrics, "ema_decay": ema_decay}
+    batching = {"batch_size": batch_size, "shuffle": shuffle,
+                "drop_remainder": drop_remainder, "eval_batch_size": eval_batch_size}
+    epoch_and_evaluate = cached_jit(
+        "fit.epoch", functools.partial(_build_epoch, batching), pieces,
+        static=tuple(batching.items()))
     shuffle_key = jax.random.fold_in(key, SHUFFLE)
 
     evaluate_host = make_host_evaluate(model, loss, eval_batch_size, metrics)
-    state = jax.jit(lambda k: init_state(model, opt, train_x.shape[1:], key=k,
-                                         average=ema_decay is not None))(key)
+    state = cached_jit("fit.init", functools.partial(_build_init, tuple(train_x.shape[1:])),
+                       {"model": model, "opt": opt, "ema_decay": ema_decay}, fixed=("model",),
+                       static=tuple(train_x.shape[1:]))(key)
     best_state, progress = state, _Progress()
     ckpt_path = Path(checkpoint_dir) / CHECKPOINT_FILE if checkpoint_dir is not None else None
     run_id = None
