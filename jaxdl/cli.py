@@ -13,7 +13,8 @@ Errors end with one line on stderr; set JAXDL_DEBUG=1 to see the traceback inste
 
 Run directories: `train --out DIR` writes config.json and preprocessing.npz first (so a
 killed run can be resumed, and `jaxdl predict DIR` / `jaxdl.load_run(DIR)` preprocess new
-inputs alike), then checkpoint.npz every epoch, then history.json, results.json and the plots;
+inputs alike), then checkpoint.npz (--checkpoint-every, by default at most every 5 s, and
+after the last epoch), then history.json, results.json and the plots;
 every file is written atomically. An existing run in DIR is not overwritten unless
 --overwrite is given. While a command writes into DIR it holds an exclusive lock on
 DIR/.jaxdl.lock (released when the process ends, however it ends).
@@ -207,8 +208,8 @@ def _resume_command(out: Path, config: TrainConfig) -> str:
 def _keep_probs(text: str) -> float | tuple[float, ...]:
     """One keep probability for every layer ("0.8") or one per hidden layer ("0.8,0.5")."""
     try:
-        values = tuple(float(part) for part in text.split(","))
-    except ValueError:
+        values = tuple(_finite(part) for part in text.split(","))
+    except (ValueError, argparse.ArgumentTypeError):
         raise argparse.ArgumentTypeError(f"expected a number or comma-separated numbers like "
                                          f"0.8,0.5, got {text!r}") from None
     return values[0] if len(values) == 1 else values
@@ -222,9 +223,36 @@ def _voters(text: str) -> str:
     raise argparse.ArgumentTypeError(f"expected all, best or topK like top3, got {text!r}")
 
 
-def _int_list(text: str) -> tuple[int, ...]:
+def _checkpoint_every(text: str) -> tuple[int, float | None]:
+    """--checkpoint-every: "N" epochs or "Ns" seconds, as fit's (checkpoint_every,
+    checkpoint_seconds)."""
     try:
-        return tuple(int(part) for part in text.split(",") if part.strip())
+        if text.endswith("s"):
+            seconds = float(text[:-1])
+            if math.isfinite(seconds) and seconds >= 0:
+                return 1, seconds
+        elif int(text) >= 1:
+            return int(text), None
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(f"expected a number of epochs like 5 or of seconds like "
+                                     f"30s, got {text!r}")
+
+
+def _finite(text: str) -> float:
+    """A finite number (inf and nan are refused here, with the option's name)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def _int_list(text: str) -> tuple[int, ...]:
+    try:  # every part an integer: "128,,64" is refused, not read as 128,64
+        return tuple(int(part) for part in text.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers like 256,100, "
                                          f"got {text!r}") from None
@@ -247,25 +275,25 @@ def _add_train_options(parser: argparse.ArgumentParser) -> None:
         help=f"default {d.activation}")
     add("--init", choices=sorted(jaxdl.initializers.BY_NAME), help=f"default {d.init}")
     add("--optimizer", choices=recipes.OPTIMIZERS, help=f"default {d.optimizer}")
-    add("--lr", type=float, help=f"learning rate (default {d.lr:g})")
-    add("--momentum", type=float, help=f"mu of momentum/nesterov, b1 of adam "
+    add("--lr", type=_finite, help=f"learning rate (default {d.lr:g})")
+    add("--momentum", type=_finite, help=f"mu of momentum/nesterov, b1 of adam "
                                        f"(default {d.momentum:g})")
     add("--schedule", choices=recipes.SCHEDULES, help=f"learning-rate schedule "
                                                       f"(default {d.schedule})")
-    add("--decay", type=float, help="the schedule's factor, rate or constant (defaults: " +
+    add("--decay", type=_finite, help="the schedule's factor, rate or constant (defaults: " +
         ", ".join(f"{k} {v:g}" for k, v in recipes.DEFAULT_DECAY.items()) + ")")
     add("--decay-every", type=int, metavar="EPOCHS", help=f"default {d.decay_every}")
-    add("--l2", type=float, help=f"L2 penalty lambda/2 * sum w^2 (default {d.l2:g})")
-    add("--l1", type=float, help=f"L1 penalty lambda * sum |w| (default {d.l1:g})")
+    add("--l2", type=_finite, help=f"L2 penalty lambda/2 * sum w^2 (default {d.l2:g})")
+    add("--l1", type=_finite, help=f"L1 penalty lambda * sum |w| (default {d.l1:g})")
     add("--keep-prob", "--dropout", type=_keep_probs, metavar="P|P1,P2,...", dest="keep_prob",
         help="inverted dropout after the hidden layers, keeping this fraction: one value for "
              "all or one per hidden layer (default off)")
-    add("--input-keep-prob", type=float, metavar="P",
+    add("--input-keep-prob", type=_finite, metavar="P",
         help="inverted dropout of the inputs, keeping this fraction (default off)")
     add("--batchnorm", action="store_true", default=None,
         help="batch norm between each hidden layer and its activation")
-    add("--clip-norm", type=float, help="clip gradients to this global norm (default off)")
-    add("--ema-decay", type=float, metavar="BETA", help="evaluate and keep the exponential "
+    add("--clip-norm", type=_finite, help="clip gradients to this global norm (default off)")
+    add("--ema-decay", type=_finite, metavar="BETA", help="evaluate and keep the exponential "
         "moving average of the weights, e.g. 0.999 (default off)")
     add("--epochs", type=int, help=f"default {d.epochs}")
     add("--batch-size", type=int, help=f"default {d.batch_size}")
@@ -416,7 +444,8 @@ def cmd_train(args) -> int:
                     key=recipes.keys(config)[1], epochs=config.epochs,
                     batch_size=config.batch_size, regularizer=recipes.regularizer(config),
                     early_stopping=config.early_stopping, ema_decay=config.ema_decay,
-                    checkpoint_dir=out,
+                    checkpoint_dir=out, checkpoint_every=args.checkpoint_every[0],
+                    checkpoint_seconds=args.checkpoint_every[1],
                     resume=bool(args.resume), config=config.to_json(),
                     resume_changes=tuple(RESUMABLE) if args.resume else (),
                     verbose=not args.quiet, callbacks=[monitor] if monitor else [])
@@ -895,8 +924,33 @@ def cmd_data_download(args) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line and a pointer to --help (not the whole
+    usage), with the closest option for a mistyped one (--lrr: did you mean --lr?)."""
+
+    def _options(self) -> list[str]:
+        found = []
+        for action in self._actions:
+            found += [o for o in action.option_strings if o.startswith("--")]
+            if isinstance(action, argparse._SubParsersAction):
+                for sub in action.choices.values():
+                    found += sub._options()
+        return found
+
+    def error(self, message):
+        import difflib
+        hint = ""
+        if message.startswith("unrecognized arguments:"):
+            for word in message.split(":", 1)[1].split():
+                close = difflib.get_close_matches(word.split("=")[0], self._options(), n=1)
+                if close:
+                    hint = f"; did you mean {close[0]}?"
+                    break
+        self.exit(2, f"{self.prog}: error: {message}{hint} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(  # the docstring's first paragraph, whole
+    parser = _Parser(  # the docstring's first paragraph, whole
         prog="jaxdl", description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--version", action="version", version=f"jaxdl {jaxdl.__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -912,6 +966,10 @@ def build_parser() -> argparse.ArgumentParser:
                               "the run already in DIR instead of refusing")
     train_parser.add_argument("--resume", metavar="DIR", help="continue the run saved in DIR "
                               "(its config.json and checkpoint.npz), writing into DIR")
+    train_parser.add_argument("--checkpoint-every", type=_checkpoint_every, default="5s",
+                              metavar="N|Ns", help="with --out: save checkpoint.npz every N "
+                              "epochs, or after the first epoch Ns seconds after the last save "
+                              "(default 5s); always after the last epoch and on interruption")
     train_parser.add_argument("--quiet", action="store_true", help="no progress bar")
     train_parser.add_argument("--diagnostics", action="store_true",
                               help="record per-layer gradient norms, update/weight ratios, "

@@ -682,7 +682,8 @@ def fit(model: Layer, opt: optax.GradientTransformation, loss: Callable, data, *
         epochs: int, batch_size: int, regularizer: Callable | None = None,
         metrics: dict | None = None, early_stopping: int | EarlyStopping | None = None,
         augment: Callable | None = None, callbacks: Sequence[Callable] = (),
-        checkpoint_dir=None, checkpoint_every: int = 1, resume: bool = False,
+        checkpoint_dir=None, checkpoint_every: int = 1,
+        checkpoint_seconds: float | None = None, resume: bool = False,
         allow_changes: Sequence[str] = (), resume_changes: Sequence[str] = (),
         config: dict | None = None, ema_decay: float | None = None, shuffle: bool = True,
         drop_remainder: bool = False, explode_factor: float = 3.0,
@@ -705,7 +706,9 @@ def fit(model: Layer, opt: optax.GradientTransformation, loss: Callable, data, *
     dev accuracy when recorded, else dev loss). `callbacks`: `fn(epoch, state, metrics)`
     called after every epoch on the host; a returned dict is recorded in the history;
     raising StopTraining ends the fit. `checkpoint_dir`: the full progress (with `config`
-    and the run's fingerprint) is saved atomically every `checkpoint_every` epochs;
+    and the run's fingerprint) is saved atomically every `checkpoint_every` epochs (or,
+    given `checkpoint_seconds`, after the first epoch ending that long after the last save),
+    and always after the last epoch, on a stop, an interruption or an error;
     `resume=True` continues from it bit-identically, and refuses a checkpoint of a
     different run (model, optimizer, loss, regularizer, augment, metrics, batching, key,
     data: `fingerprint.FIELDS`) unless the fields that may differ are named in
@@ -728,6 +731,8 @@ def fit(model: Layer, opt: optax.GradientTransformation, loss: Callable, data, *
         eval_batch_size=eval_batch_size)
     check_key("fit", key)
     checkpoint_every = check_positive_int("fit", "checkpoint_every", checkpoint_every)
+    if checkpoint_seconds is not None:
+        check_range("fit", "checkpoint_seconds", checkpoint_seconds, low=0.0)
     if resume and checkpoint_dir is None:
         raise ValueError("fit: resume=True needs checkpoint_dir")
     for name in allow_changes:
@@ -782,8 +787,12 @@ def fit(model: Layer, opt: optax.GradientTransformation, loss: Callable, data, *
     else:
         initial_loss = evaluate_host(state.params, state.model_state, *arrays["train"])["loss"]
 
+    saved_at = time.perf_counter()
+
     def save_checkpoint():
+        nonlocal saved_at
         if ckpt_path is not None:
+            saved_at = time.perf_counter()
             checkpoint.save(ckpt_path, {"state": state, "best": best_state}, config,
                             metadata={"progress": dataclasses.asdict(progress),
                                       "stopped": stopped, "message": message,
@@ -828,7 +837,9 @@ def fit(model: Layer, opt: optax.GradientTransformation, loss: Callable, data, *
             state, best_state, progress = new_state, new_best, new_progress  # commit the epoch
             bar.update(1)
             bar.set_postfix({k: f"{values[k]:.4f}" for k in shown if k in values})
-            if epoch % checkpoint_every == 0 or stopped != "completed" or epoch == epochs:
+            due = (epoch % checkpoint_every == 0 if checkpoint_seconds is None
+                   else time.perf_counter() - saved_at >= checkpoint_seconds)
+            if due or stopped != "completed" or epoch == epochs:
                 save_checkpoint()
     except KeyboardInterrupt:
         stopped = "interrupted"

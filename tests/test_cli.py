@@ -187,3 +187,38 @@ def test_a_batch_job_without_a_terminal_logs_one_line_per_epoch(capsys):
     assert all("train_loss" in line and "dev_accuracy" in line for line in lines)
     assert cli.main(["train", "--epochs", "1", "--hidden", "16", "--quiet"]) == 0
     assert "train: epoch" not in capsys.readouterr().err
+
+
+def test_checkpoint_every_epochs_seconds_and_the_default_by_time(tmp_path, monkeypatch, capsys):
+    from jaxdl import checkpoint, train
+    saved, save = [], checkpoint.save
+
+    def counting(path, tree, *args, **kwargs):
+        if path.name == "checkpoint.npz":
+            saved.append(tree["state"].step if hasattr(tree["state"], "step") else None)
+        return save(path, tree, *args, **kwargs)
+    monkeypatch.setattr(checkpoint, "save", counting)
+    runs = {"2": 2, "0s": 4, None: 1}  # every 2 epochs; every epoch; default 5 s: the end
+    for every, count in runs.items():
+        saved.clear()
+        out = tmp_path / f"run-{every}"
+        extra = ["--checkpoint-every", every] if every else []
+        assert cli.main(["train", *FAST, "--epochs", "4", *extra, "--out", str(out)]) == 0
+        assert len(saved) == count, (every, saved)
+    with pytest.raises(SystemExit):
+        cli.main(["train", *FAST, "--checkpoint-every", "0"])
+    assert "expected a number of epochs like 5 or of seconds like 30s" in capsys.readouterr().err
+    assert train.fit.__kwdefaults__["checkpoint_seconds"] is None  # the library keeps epochs
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["train", "--lrr", "0.1"], "unrecognized arguments: --lrr 0.1; did you mean --lr?"),
+    (["train", "--hidden", "128,,64"], "expected comma-separated integers"),
+    (["train", "--lr", "inf"], "expected a finite number"),
+    (["train", "--lr", "nan"], "expected a finite number")])
+def test_a_bad_option_is_one_line_with_a_suggestion_not_the_usage(argv, expected, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert expected in err and err.count("\n") == 1 and "usage:" not in err, err

@@ -214,7 +214,8 @@ def test_config_json_is_written_first_so_a_killed_run_resumes(tmp_path, monkeypa
     monkeypatch.setattr(train, "fit", lambda *a, callbacks=(), **k: fit(
         *a, callbacks=[*callbacks, kill], **k))
     with pytest.raises(Killed):
-        cli.main(["train", *FAST, "--epochs", "3", "--out", str(out)])
+        cli.main(["train", *FAST, "--epochs", "3", "--checkpoint-every", "1", "--out",
+                  str(out)])
     assert not (out / "history.json").exists()
     monkeypatch.setattr(train, "fit", fit)
     assert cli.main(["train", "--resume", str(out), "--quiet"]) == 0
