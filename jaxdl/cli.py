@@ -380,12 +380,24 @@ def _write_outputs(out: Path, config: TrainConfig, result, seconds: float) -> bo
         title=f"{config.dataset}: {config.optimizer} lr={config.lr:g}"))
 
 
-def _train_dir(args, config: TrainConfig, stack: contextlib.ExitStack) -> Path | None:
-    """The run directory of `jaxdl train`, checked and locked, with config.json written
-    (before training, so a killed run can be resumed); None without --out/--resume.
+def _epochs_done(path: Path) -> int | None:
+    """The epochs the checkpoint at `path` holds (None when unreadable: fit says why)."""
+    from jaxdl import checkpoint
+    try:
+        return int(checkpoint.restore(path).metadata["progress"]["epoch"])
+    except (checkpoint.CheckpointError, KeyError, TypeError, ValueError, OSError):
+        return None
+
+
+def _train_dir(args, config: TrainConfig, stack: contextlib.ExitStack):
+    """(the run directory of `jaxdl train`, checked and locked, with config.json written
+    before training so a killed run can be resumed; the epochs its checkpoint holds);
+    (None, 0) without --out/--resume.
 
     --out: a writable directory that holds no run (unless --overwrite: its run files are
-    removed); --resume: a run directory with a checkpoint.npz file."""
+    removed); --resume: a run directory with a checkpoint.npz file of at most --epochs
+    epochs (fewer epochs than done is refused before anything is written)."""
+    done = 0
     if args.resume:
         if args.overwrite:
             raise ValueError("--overwrite starts a run again; --resume continues one: give "
@@ -399,6 +411,11 @@ def _train_dir(args, config: TrainConfig, stack: contextlib.ExitStack) -> Path |
         if not checkpoint.is_file():
             raise ValueError(f"{checkpoint} is not a file (a directory?), not a jaxdl "
                              "checkpoint; move it away or use another run directory")
+        done = _epochs_done(checkpoint) or 0
+        if config.epochs < done:
+            raise ValueError(f"--epochs {config.epochs}: the run in {out} has trained {done} "
+                             f"epochs already; give --epochs {done} or more to continue it "
+                             f"(its {CONFIG_FILE} and {CHECKPOINT_FILE} are unchanged)")
     elif args.out:
         out = _open_dir(args.out, "--out", stack)
         found = [name for name in (CONFIG_FILE, CHECKPOINT_FILE)
@@ -416,9 +433,9 @@ def _train_dir(args, config: TrainConfig, stack: contextlib.ExitStack) -> Path |
                                      " is a directory; move it away")
                 path.unlink(missing_ok=True)
     else:
-        return None
+        return None, 0
     _write(out / CONFIG_FILE, json.dumps(config.to_json(), indent=2) + "\n")
-    return out
+    return out, done
 
 
 def cmd_train(args) -> int:
@@ -427,7 +444,7 @@ def cmd_train(args) -> int:
     config = _config_from_args(args)
     interrupts = getattr(args, "interrupts", None) or _Interrupts(enabled=False)
     with contextlib.ExitStack() as stack:
-        out = _train_dir(args, config, stack)
+        out, done = _train_dir(args, config, stack)
         start = time.perf_counter()
         try:
             splits, stats = recipes.load_data_and_stats(config)
@@ -471,8 +488,14 @@ def cmd_train(args) -> int:
         seconds = time.perf_counter() - start
         interrupted = result.stopped == "interrupted" or interrupts.received is not None
         epochs_run = result.history["epoch"][-1] if result.history.get("epoch") else 0
-        print(f"trained {epochs_run} epochs in {seconds:.1f} s ({result.stopped}; best dev "
-              f"epoch {result.best_epoch})")
+        if args.resume and epochs_run == done:
+            print(f"nothing to train: the run already has {done} epochs (--epochs "
+                  f"{config.epochs}; {result.stopped}); wrote its outputs again; give --epochs "
+                  f"above {done} to train more")
+        else:
+            print(f"trained {epochs_run - done} epochs in {seconds:.1f} s"
+                  + (f" (epochs {done + 1}-{epochs_run})" if done else "")
+                  + f" ({result.stopped}; best dev epoch {result.best_epoch})")
         print("accuracy  " + "  ".join(f"{name} {m['accuracy']:.4f}"
                                        for name, m in result.final.items()))
         if out is not None:

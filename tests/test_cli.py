@@ -222,3 +222,20 @@ def test_a_bad_option_is_one_line_with_a_suggestion_not_the_usage(argv, expected
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert expected in err and err.count("\n") == 1 and "usage:" not in err, err
+
+
+def test_resume_with_fewer_epochs_than_done_is_refused_and_changes_nothing(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert cli.main(["train", *FAST, "--epochs", "3", "--out", str(out)]) == 0
+    before = {name: (out / name).read_bytes() for name in ("config.json", "checkpoint.npz")}
+    capsys.readouterr()
+    assert cli.main(["train", "--resume", str(out), "--epochs", "2", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert f"--epochs 2: the run in {out} has trained 3 epochs already; give --epochs 3" in err
+    assert {name: (out / name).read_bytes() for name in before} == before
+    assert cli.main(["train", "--resume", str(out), "--epochs", "3", "--quiet"]) == 0
+    assert "nothing to train: the run already has 3 epochs" in capsys.readouterr().out
+    assert cli.main(["train", "--resume", str(out), "--epochs", "4", "--quiet"]) == 0
+    assert "trained 1 epochs in" in capsys.readouterr().out
+    assert json.loads((out / "config.json").read_text())["epochs"] == 4
+    assert json.loads((out / "history.json").read_text())["epoch"] == [1, 2, 3, 4]
