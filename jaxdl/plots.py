@@ -31,6 +31,12 @@ def _finish(fig, path):
     return fig
 
 
+def _integer_ticks(ax) -> None:
+    """Whole-number ticks on the x-axis (epochs, members): no 1.5 or -0.5."""
+    from matplotlib.ticker import MaxNLocator
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
 def _no_epochs(ax) -> None:
     """Say on `ax` that the history holds no completed epoch (a run stopped in epoch 1)."""
     ax.text(0.5, 0.5, "no completed epoch", ha="center", va="center",
@@ -51,6 +57,7 @@ def training_curves(history: dict, path=None, *, title: str | None = None):
     loss_ax.set(xlabel="epoch", ylabel="loss", title="loss")
     acc_ax.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
     for ax in (loss_ax, acc_ax):
+        _integer_ticks(ax)
         ax.grid(alpha=0.3)
         if epochs:
             ax.legend()
@@ -82,6 +89,7 @@ def layer_curves(history: dict, key: str = "grad_norm", path=None, *, log: bool 
         ax.set_yscale("log")
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set(xlabel="epoch", ylabel=key, title=title or f"{key} per layer")
+    _integer_ticks(ax)
     ax.grid(alpha=0.3)
     if names:
         ax.legend(fontsize="small")
@@ -215,7 +223,10 @@ def ensemble_accuracy(panels: dict, path=None, *, title: str | None = None):
         ax.set_ylim(max(0.0, low - 0.02), min(1.0, max(members.max(), *(
             acc[k] for k in styles if k in acc)) + 0.01))
         ax.set(xlabel="member", ylabel="accuracy", title=name)
-        ax.legend(fontsize="small", loc="lower right")
+        _integer_ticks(ax)
+        ax.set_xlim(-0.6, len(members) - 0.4)
+        # below the axes, so no line label covers a bar
+        ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
         ax.grid(alpha=0.3, axis="y")
     if title:
         fig.suptitle(title)

@@ -158,3 +158,26 @@ def test_confident_mistakes_most_confident_first(tmp_path):
 def test_image_grid_rejects_non_images():
     with pytest.raises(ValueError, match="images must have shape"):
         plots.image_grid(np.zeros((2, 4)))
+
+
+def whole(ticks) -> bool:
+    return bool(np.all(np.asarray(ticks) == np.round(ticks)))
+
+
+def test_epoch_and_member_axes_have_whole_number_ticks_and_the_legend_covers_no_bar(tmp_path):
+    curves = plots.training_curves(HISTORY, tmp_path / "curves.png")
+    curves.canvas.draw()
+    assert all(whole(ax.get_xticks()) for ax in curves.axes)  # was 1.0, 1.25, 1.5 ...
+    layers = plots.layer_curves(HISTORY, "grad_norm")
+    layers.canvas.draw()
+    assert whole(layers.axes[0].get_xticks())
+    acc = {"members": [0.9, 0.92, 0.88, 0.91], "mean_member": 0.9025, "selected_member": 0.92,
+           "hard": 0.93, "mean_prob": 0.94, "confidence": 0.93}
+    fig = plots.ensemble_accuracy({"dev": acc, "test": acc}, tmp_path / "ensemble.png")
+    fig.canvas.draw()
+    for ax in fig.axes:
+        ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+        assert whole(ticks) and min(ticks) >= 0  # no -0.5 member
+        legend, plot_area = ax.get_legend().get_window_extent(), ax.get_window_extent()
+        assert legend.y1 <= plot_area.y0  # below the axes: no label over a bar
+    assert is_png(tmp_path / "ensemble.png")
