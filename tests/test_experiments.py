@@ -9,6 +9,7 @@ import pytest
 
 from jaxdl import cli, experiments
 from jaxdl.experiments import registry
+from tests.experiment_runs import run_quick
 
 
 def _fake(name, status="reproduced", fail=False):
@@ -90,15 +91,8 @@ def test_activation_statistics_quick_shows_every_effect(tmp_path):
     assert "| activation_statistics |" in (tmp_path / "README.md").read_text()
 
 
-def _quick(name, tmp_path):
-    outcome = experiments.run_experiment(experiments.get(name), jax.random.key(0), quick=True,
-                                         out=tmp_path)
-    assert {p.name for p in outcome.files} == {f"{name}.{s}" for s in ("md", "json", "png")}
-    return outcome.verdict
-
-
 def test_ensembles_quick_the_vote_beats_the_mean_member_and_the_oracle_is_labelled(tmp_path):
-    v = _quick("ensembles", tmp_path)
+    v = run_quick("ensembles", tmp_path)
     acc = v.numbers["accuracy"]["digits"]
     assert v.reproduced and 0 < v.numbers["gains"]["digits"] <= 0.05
     assert acc["mean_prob"] > acc["mean_member"] and len(acc["members"]) == 6
@@ -115,14 +109,14 @@ def test_next_batch_order_is_a_permutation_per_epoch_running_on_across_epochs():
 
 
 def test_mnist_course_recipe_quick_runs_the_tf1_program(tmp_path):
-    v = _quick("mnist_course_recipe", tmp_path)
+    v = run_quick("mnist_course_recipe", tmp_path)
     assert v.reproduced and v.numbers["first_epoch_is_a_permutation"]
     assert abs(v.numbers["init_std_ratio"] - 0.8796) < 0.01  # TF1: truncated, not rescaled
     assert v.numbers["mean"] > 0.9 and len(v.numbers["test_accuracy"]) == 2
 
 
 def test_semi_supervised_quick_confident_pseudo_labels_are_more_accurate_and_help(tmp_path):
-    v = _quick("semi_supervised", tmp_path)
+    v = run_quick("semi_supervised", tmp_path)
     n = v.numbers
     assert v.reproduced and n["dev_gain"] > 0 and n["kept"] > 0
     assert n["pseudo_accuracy"] > n["pool_accuracy"]
@@ -136,16 +130,16 @@ def test_cifar10_fc_without_files_is_skipped_saying_where_to_put_them(tmp_path):
 
 
 def test_cifar10_fc_quick_runs_both_recipes_on_generated_images(tmp_path):
-    v = _quick("cifar10_fc", tmp_path)
+    v = run_quick("cifar10_fc", tmp_path)
     assert v.reproduced and v.numbers["tutorial_test_accuracy"] > 0.5
     assert "| trial | lr | reg | val acc |" in (tmp_path / "cifar10_fc.md").read_text()
 
 
 def test_mnist_cnn_quick_learns_stripes_in_one_ensemble_call(tmp_path):
-    v = _quick("mnist_cnn", tmp_path)
+    v = run_quick("mnist_cnn", tmp_path)
     assert v.reproduced and v.numbers["mean"] > 0.95 and len(v.numbers["test_accuracy"]) == 2
 
 
 def test_sequence_gru_quick_reads_order_where_the_bag_of_embeddings_cannot(tmp_path):
-    v = _quick("sequence_gru", tmp_path)
+    v = run_quick("sequence_gru", tmp_path)
     assert v.reproduced and v.numbers["gru"] > 0.85 and v.numbers["baseline"] < 0.6

@@ -5,29 +5,15 @@ run still shows the course's effect) and on the files it wrote. Formulas the exp
 add are checked against hand values and independent implementations (optax, numpy).
 """
 
-import importlib
-import json
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
 
-from jaxdl import data, experiments, losses, optim, train
-from jaxdl.experiments import ewa, learning_rate, mini_batch, optimizer_paths, registry
-
-
-def _run(name, tmp_path):
-    assert name in registry.MODULES
-    module = importlib.import_module(f"jaxdl.experiments.{name}")
-    outcome = experiments.run_experiment(module.EXPERIMENT, jax.random.key(0), quick=True,
-                                         out=tmp_path)
-    for suffix in ("md", "json", "png"):
-        assert (tmp_path / f"{name}.{suffix}").stat().st_size > 500, suffix
-    record = json.loads((tmp_path / f"{name}.json").read_text())
-    assert record["verdict"]["status"] == outcome.verdict.status
-    return outcome.verdict
+from jaxdl import data, losses, optim, train
+from jaxdl.experiments import ewa, learning_rate, mini_batch, optimizer_paths
+from tests.experiment_runs import run_quick
 
 
 # ----------------------------------------------------------------------------- ewa
@@ -75,7 +61,7 @@ def test_measured_lag_finds_a_planted_delay():
 
 
 def test_ewa_quick_shows_memory_lag_and_bias(tmp_path):
-    verdict = _run("ewa", tmp_path)
+    verdict = run_quick("ewa", tmp_path)
     numbers = verdict.numbers
     assert verdict.status == "reproduced"
     np.testing.assert_allclose(numbers["example"], [4.0, 8.5, 12.15], rtol=1e-5)
@@ -122,7 +108,7 @@ def test_overshoot_and_steps_to_on_planted_paths():
 
 
 def test_optimizer_paths_quick_shows_the_regimes_and_the_optimizers(tmp_path):
-    verdict = _run("optimizer_paths", tmp_path)
+    verdict = run_quick("optimizer_paths", tmp_path)
     numbers = verdict.numbers
     assert verdict.status == "reproduced"
     assert numbers["regimes"] == {0.02: "monotone", 0.1: "monotone", 0.2: "oscillating",
@@ -161,7 +147,7 @@ def test_schedules_equal_the_courses_formulas():
 
 
 def test_learning_rate_quick_shows_too_low_good_too_high(tmp_path):
-    verdict = _run("learning_rate", tmp_path)
+    verdict = run_quick("learning_rate", tmp_path)
     numbers = verdict.numbers
     assert verdict.status == "reproduced"
     assert numbers["low_change"] < 0.02
@@ -187,7 +173,7 @@ def test_the_step_probe_follows_the_fit_it_stands_for():
 
 
 def test_mini_batch_quick_is_fastest_per_second_and_sgd_noisy(tmp_path):
-    verdict = _run("mini_batch", tmp_path)
+    verdict = run_quick("mini_batch", tmp_path)
     numbers = verdict.numbers
     assert verdict.status == "reproduced"
     seconds = numbers["seconds_to_target"]

@@ -6,16 +6,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxdl import experiments, tune
+from jaxdl import tune
 from jaxdl.experiments import bias_variance, capacity, overfitting, search
-
-
-def _quick(name, tmp_path):
-    outcome = experiments.run_experiment(experiments.get(name), jax.random.key(0), quick=True,
-                                         out=tmp_path)
-    assert {p.name for p in outcome.files} == {f"{name}.{s}" for s in ("md", "json", "png")}
-    assert (tmp_path / f"{name}.png").stat().st_size > 10_000
-    return outcome.verdict
+from tests.experiment_runs import run_quick
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -86,7 +79,7 @@ def test_search_score_and_scale_fractions():
 
 
 def test_overfitting_quick_dev_error_is_u_shaped_and_l2_cures_degree_14(tmp_path):
-    v = _quick("overfitting", tmp_path)
+    v = run_quick("overfitting", tmp_path)
     n = v.numbers
     dev, train = np.asarray(n["dev_mse"]), np.asarray(n["train_mse"])
     assert v.reproduced and n["u_shape"] and n["cured"]
@@ -98,14 +91,14 @@ def test_overfitting_quick_dev_error_is_u_shaped_and_l2_cures_degree_14(tmp_path
 
 
 def test_capacity_quick_error_falls_with_width(tmp_path):
-    v = _quick("capacity", tmp_path)
+    v = run_quick("capacity", tmp_path)
     mse = v.numbers["mse"]
     assert v.reproduced and v.numbers["widths"][0] == 1
     assert mse[0] > 10 * mse[-1] and v.numbers["non_increasing"]
 
 
 def test_bias_variance_quick_bias_falls_variance_rises_and_it_adds_up(tmp_path):
-    v = _quick("bias_variance", tmp_path)
+    v = run_quick("bias_variance", tmp_path)
     n = v.numbers
     assert v.reproduced and max(n["mismatch"]) < 0.05
     assert n["bias2"][0] > 10 * n["bias2"][-1] and n["variance"][-1] > 10 * n["variance"][0]
@@ -115,7 +108,7 @@ def test_bias_variance_quick_bias_falls_variance_rises_and_it_adds_up(tmp_path):
 def test_regularization_quick_measures_every_gap_and_augmentation_shrinks_it(tmp_path):
     # 200 digits are too few for every regularizer to beat the 0.01 margin on every split:
     # the verdict is checked for consistency, the robust effects are asserted
-    v = _quick("regularization", tmp_path)
+    v = run_quick("regularization", tmp_path)
     gap, sweep = v.numbers["gap"], v.numbers["sweep"]
     assert set(gap) == {"none", "L2", "L1", "dropout", "early stopping", "augmentation"}
     required = ("L2", "L1", "dropout", "augmentation")  # quick: early stopping not required
@@ -128,7 +121,7 @@ def test_regularization_quick_measures_every_gap_and_augmentation_shrinks_it(tmp
 
 
 def test_kfold_quick_the_k_fold_estimate_varies_less(tmp_path):
-    v = _quick("kfold", tmp_path)
+    v = run_quick("kfold", tmp_path)
     n = v.numbers
     assert v.reproduced and n["ratio"] < 0.8
     assert n["spread"]["kfold"] < n["spread"]["single"]
@@ -136,7 +129,7 @@ def test_kfold_quick_the_k_fold_estimate_varies_less(tmp_path):
 
 
 def test_search_quick_random_beats_grid_and_log_scale_is_even(tmp_path):
-    v = _quick("search", tmp_path)
+    v = run_quick("search", tmp_path)
     n = v.numbers
     assert v.reproduced and n["distinct_lr"] == {"grid": 3, "random": 9}
     assert n["random_mean"] > n["grid_mean"] + 0.1 and n["wins"] > n["losses"]

@@ -6,8 +6,6 @@ still shows the course's effect) and on the files it wrote. The helpers the expe
 are checked against hand values and jax.grad.
 """
 
-import importlib
-import json
 import math
 
 import jax
@@ -15,20 +13,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxdl import experiments
-from jaxdl.experiments import batch_norm, gradient_check, initialization, registry, variance_demos
-
-
-def _run(name, tmp_path):
-    assert name in registry.MODULES
-    module = importlib.import_module(f"jaxdl.experiments.{name}")
-    outcome = experiments.run_experiment(module.EXPERIMENT, jax.random.key(0), quick=True,
-                                         out=tmp_path)
-    for suffix in ("md", "json", "png"):
-        assert (tmp_path / f"{name}.{suffix}").stat().st_size > 500, suffix
-    record = json.loads((tmp_path / f"{name}.json").read_text())
-    assert record["verdict"]["status"] == outcome.verdict.status
-    return outcome.verdict
+from jaxdl.experiments import batch_norm, gradient_check, initialization, variance_demos
+from tests.experiment_runs import run_quick
 
 
 # ------------------------------------------------------------------- variance_demos
@@ -48,7 +34,7 @@ def test_linear_chain_gives_the_notes_powers():
 
 
 def test_variance_demos_quick_500_and_powers(tmp_path):
-    v = _run("variance_demos", tmp_path)
+    v = run_quick("variance_demos", tmp_path)
     variance = list(v.numbers["variance"].values())
     assert v.reproduced
     assert 450 < variance[0] < 550 and 400 < variance[1] < 650 and 0.85 < variance[2] < 1.15
@@ -70,7 +56,7 @@ def test_custom_tanh_backward_is_what_it_is_told():
 
 
 def test_gradient_check_quick_passes_the_right_and_flags_the_bug(tmp_path):
-    v = _run("gradient_check", tmp_path)
+    v = run_quick("gradient_check", tmp_path)
     errors = list(v.numbers["max_relative_error"].values())
     assert v.reproduced and list(v.numbers["verdict"].values()) == ["correct", "correct", "bug"]
     assert errors[0] < 1e-7 and errors[1] < 1e-7 and errors[2] >= 1e-3
@@ -81,7 +67,7 @@ def test_gradient_check_quick_passes_the_right_and_flags_the_bug(tmp_path):
 
 
 def test_sanity_checks_quick_ln10_overfit_and_ratio(tmp_path):
-    v = _run("sanity_checks", tmp_path)
+    v = run_quick("sanity_checks", tmp_path)
     n = v.numbers
     assert v.reproduced
     assert abs(n["initial_loss"] - math.log(10)) < 0.05 and n["initial_loss_large"] > 4
@@ -94,7 +80,7 @@ def test_sanity_checks_quick_ln10_overfit_and_ratio(tmp_path):
 
 
 def test_vanishing_gradients_quick_sigmoid_vanishes_and_clipping_tames(tmp_path):
-    v = _run("vanishing_gradients", tmp_path)
+    v = run_quick("vanishing_gradients", tmp_path)
     n = v.numbers
     sigmoid = n["norms"]["sigmoid, Xavier"]
     assert v.reproduced and len(sigmoid) == 7
@@ -124,7 +110,7 @@ def test_unit_spread_is_zero_only_for_equal_units():
 
 
 def test_initialization_quick_symmetry_and_training(tmp_path):
-    v = _run("initialization", tmp_path)
+    v = run_quick("initialization", tmp_path)
     spread, dev = v.numbers["unit_spread"], v.numbers["dev_accuracy"]
     assert v.reproduced
     assert spread["zeros"] < 1e-5 and spread["constant 1/n"] < 1e-5
@@ -141,7 +127,7 @@ def test_epochs_to_target_is_the_first_epoch_at_or_above_it():
 
 
 def test_batch_norm_quick_faster_and_tolerates_10x_lr(tmp_path):
-    v = _run("batch_norm", tmp_path)
+    v = run_quick("batch_norm", tmp_path)
     reach, final = v.numbers["epochs_to_target"], v.numbers["final_dev_accuracy"]
     assert v.reproduced
     assert reach["batch norm, lr 0.1"] <= reach["plain, lr 0.1"]
@@ -161,7 +147,7 @@ def test_scaled_problem_has_the_designed_scales_and_correlation():
 
 
 def test_feature_scaling_quick_scaling_speeds_up_and_whitening_gives_identity(tmp_path):
-    v = _run("feature_scaling", tmp_path)
+    v = run_quick("feature_scaling", tmp_path)
     reach = v.numbers["epochs_to_target"]
     assert v.reproduced and reach["standardized"] < reach["raw"]
     assert min(reach["PCA-whitened"], reach["ZCA-whitened"]) <= reach["standardized"]
@@ -172,7 +158,7 @@ def test_feature_scaling_quick_scaling_speeds_up_and_whitening_gives_identity(tm
 
 
 def test_loss_comparison_quick_ce_beats_mse_and_softmax_matches_svm(tmp_path):
-    v = _run("loss_comparison", tmp_path)
+    v = run_quick("loss_comparison", tmp_path)
     dev, zero = v.numbers["dev_accuracy"], v.numbers["zero_loss_share"]
     assert v.reproduced and v.numbers["hinge_example"] == pytest.approx(5.5)
     first = v.numbers["first_epoch_dev_accuracy"]
