@@ -331,7 +331,9 @@ def _resume_dir(args) -> Path:
     return run
 
 
-def _describe(config: TrainConfig, splits) -> str:
+def _describe(config: TrainConfig, splits, swept=()) -> str:
+    """The data and model lines every command prints; `swept` names the settings a sweep
+    varies (shown as "swept", not as the config's fixed value)."""
     sizes = " / ".join(f"{len(part)} {name}" for name, part in
                        zip(("train", "dev", "test"), splits) if part is not None)
     info = splits.train.info
@@ -339,10 +341,12 @@ def _describe(config: TrainConfig, splits) -> str:
                                 *config.hidden, len(info.classes))))
     extras = [f"{k}={getattr(config, k)}" for k in ("l2", "l1", "input_keep_prob",
                                                     "keep_prob", "clip_norm", "ema_decay")
-              if getattr(config, k) not in (0.0, 1.0, None)]
+              if k not in swept and getattr(config, k) not in (0.0, 1.0, None)]
+    extras += [f"{k} swept" for k in swept if k != "lr"]
+    lr = "lr swept" if "lr" in swept else f"lr={config.lr:g}"
     return (f"{info.name}: {sizes} examples\n"
             f"model: MLP {widths} {config.activation}, {config.init} init"
-            f"{', batchnorm' if config.batchnorm else ''}; {config.optimizer} lr={config.lr:g}"
+            f"{', batchnorm' if config.batchnorm else ''}; {config.optimizer} {lr}"
             f" ({config.schedule}){'; ' + ', '.join(extras) if extras else ''}")
 
 
@@ -486,6 +490,8 @@ def cmd_train(args) -> int:
                   f"{kept}", file=sys.stderr)
             return EXIT_INTERRUPTED
         seconds = time.perf_counter() - start
+        if args.quiet and result.stopped in DIVERGED:  # fit printed nothing: keep the advice
+            print(f"jaxdl: {result.message}", file=sys.stderr)
         interrupted = result.stopped == "interrupted" or interrupts.received is not None
         epochs_run = result.history["epoch"][-1] if result.history.get("epoch") else 0
         if args.resume and epochs_run == done:
@@ -837,7 +843,7 @@ def _run_sweep(args, config, space: dict, trials: int, top: int, init_scale, run
                                                     steps_per_epoch)
     if init_scale is not None:
         model = functools.partial(_scaled_model, model, float(init_scale))
-    print(_describe(config, splits))
+    print(_describe(config, splits, swept=tuple(space)))
     print("sweep: " + ", ".join(f"{n} {d.kind} [{d.low:g}, {d.high:g}]"
                                 for n, d in space.items()) + f"; {trials} {args.search} trials")
     options = dict(key=recipes.keys(config)[1], epochs=config.epochs,
@@ -1087,8 +1093,9 @@ def build_parser() -> argparse.ArgumentParser:
     download = data_commands.add_parser("download", help="download and verify a dataset's "
                                         "original files")
     download.add_argument("name", help="mnist, fashion_mnist or cifar10")
-    download.add_argument("--dir", help="target directory (default: $JAXDL_DATA_DIR or the "
-                                        "cache directory)")
+    download.add_argument("--data-dir", "--dir", dest="dir", metavar="DIR",
+                          help="target directory, as --data-dir of train (default: "
+                               "$JAXDL_DATA_DIR or the cache directory; --dir: the old name)")
     download.add_argument("--quiet", action="store_true")
     download.set_defaults(run=cmd_data_download)
 
@@ -1110,6 +1117,7 @@ def main(argv=None) -> int:
     """Run the `jaxdl` command line `argv` (default sys.argv[1:]); returns the exit status.
     train, ensemble and sweep turn SIGINT and SIGTERM into KeyboardInterrupt while they
     run (see `_Interrupts`)."""
+    from jaxdl.data.files import DataFileError
     args = build_parser().parse_args(argv)
     enable_compilation_cache()
     interrupts = _Interrupts(enabled=getattr(args, "interruptible", False))
@@ -1122,7 +1130,7 @@ def main(argv=None) -> int:
             raise
         print(f"jaxdl {args.command}: interrupted{interrupts.by()}", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except (ValueError, TypeError, OSError) as error:
+    except (ValueError, TypeError, OSError, DataFileError) as error:
         if os.environ.get("JAXDL_DEBUG"):
             raise
         print(f"jaxdl {args.command}: error: {error or type(error).__name__}", file=sys.stderr)

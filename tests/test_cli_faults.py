@@ -339,6 +339,9 @@ def test_a_run_diverging_in_epoch_1_writes_its_files_and_exits_1(extra, tmp_path
     assert "Traceback" not in captured.err
     assert "jaxdl: no epoch completed; skipped training.png" in captured.err
     assert "trained 0 epochs" in captured.out and "(exploding;" in captured.out
+    # FAST has --quiet: the advice is kept all the same
+    assert "exceeds 3x the initial loss" in captured.err
+    assert "Lower the learning rate" in captured.err
     assert json.loads((out / "history.json").read_text()) == {}
     assert json.loads((out / "results.json").read_text())["stopped"] == "exploding"
     assert not (out / "training.png").exists()
@@ -424,3 +427,18 @@ def test_an_ensemble_interrupted_before_its_first_epoch_writes_nothing(tmp_path,
     one_line(capsys.readouterr().err, "jaxdl ensemble: interrupted before the first epoch "
                                       "ended; nothing was trained or written")
     assert sorted(p.name for p in out.iterdir()) == [".jaxdl.lock"]
+
+
+def test_data_download_without_a_network_is_one_line(tmp_path, monkeypatch, capsys):
+    from urllib.error import URLError
+
+    from jaxdl.data import fetch
+
+    def offline(url, timeout=None):
+        raise URLError("[Errno -2] Name or service not known")
+    monkeypatch.setattr(fetch, "urlopen", offline)
+    assert cli.main(["data", "download", "mnist", "--data-dir", str(tmp_path), "--quiet"]) == 2
+    one_line(capsys.readouterr().err, "jaxdl data: error: could not download",
+             "Name or service not known")
+    assert cli.main(["data", "download", "mnist", "--dir", str(tmp_path), "--quiet"]) == 2
+    assert "could not download" in capsys.readouterr().err  # the old option name still works

@@ -395,6 +395,7 @@ def test_cli_sweep_prints_the_top_trials(tmp_path, capsys):
                      "--out", str(tmp_path)])
     out = capsys.readouterr().out
     assert code == 0 and "top 3 of 4 trials" in out
+    assert "adam lr swept (constant); l2 swept" in out and "lr=0.001" not in out
     payload = json.loads((tmp_path / "sweep.json").read_text())
     assert len(payload["table"]) == 4
     assert all(1e-3 <= row["lr"] <= 1e-1 for row in payload["table"])
