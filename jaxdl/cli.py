@@ -300,11 +300,41 @@ def _add_train_options(parser: argparse.ArgumentParser) -> None:
     add("--early-stopping", type=int, metavar="PATIENCE",
         help="stop after PATIENCE epochs without dev-accuracy improvement; keep the best")
     add("--seed", type=int, help=f"default {d.seed}")
+    add("--config", metavar="FILE", help="settings from a TOML or JSON file of these options' "
+        "names (hidden = [128, 64], lr = 0.01, ...; a run's config.json works); options "
+        "given on the command line win")
+
+
+def _config_file(path) -> dict:
+    """The settings in --config FILE: a TOML (.toml) or JSON table of TrainConfig fields."""
+    file = Path(path)
+    if not file.is_file():
+        what = "is not a file" if file.exists() else "does not exist"
+        raise ValueError(f"--config {file} {what}; give a TOML or JSON file of settings")
+    kind = "TOML" if file.suffix == ".toml" else "JSON"
+    try:
+        text = file.read_text()
+        if kind == "TOML":
+            import tomllib
+            values = tomllib.loads(text)
+        else:
+            values = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as error:  # TOMLDecodeError is a ValueError
+        raise ValueError(f"--config {file}: not valid {kind} ({error})") from None
+    if not isinstance(values, dict):
+        raise ValueError(f"--config {file}: expected a table of settings, got a "
+                         f"{type(values).__name__}")
+    unknown = sorted(set(values) - {f.name for f in dataclasses.fields(TrainConfig)})
+    if unknown:
+        raise ValueError(f"--config {file}: unknown settings {', '.join(unknown)}")
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
 
 
 def _config_from_args(args) -> TrainConfig:
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     given = {k: v for k, v in vars(args).items() if k in fields and v is not None}
+    if getattr(args, "config", None):
+        given = {**_config_file(args.config), **given}
     if args.resume:
         config = TrainConfig.load(_resume_dir(args) / CONFIG_FILE)
         changed = sorted(set(given) - {"epochs", *RESUMABLE})

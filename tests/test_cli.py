@@ -239,3 +239,27 @@ def test_resume_with_fewer_epochs_than_done_is_refused_and_changes_nothing(tmp_p
     assert "trained 1 epochs in" in capsys.readouterr().out
     assert json.loads((out / "config.json").read_text())["epochs"] == 4
     assert json.loads((out / "history.json").read_text())["epoch"] == [1, 2, 3, 4]
+
+
+def test_config_file_in_toml_or_json_and_the_command_line_wins(tmp_path, capsys):
+    toml = tmp_path / "run.toml"
+    toml.write_text('hidden = [12, 6]\nlr = 0.02\nepochs = 1\noptimizer = "momentum"\n')
+    out = tmp_path / "a"
+    assert cli.main(["train", "--config", str(toml), "--epochs", "2", "--quiet", "--out",
+                     str(out)]) == 0
+    saved = json.loads((out / "config.json").read_text())
+    assert (saved["hidden"], saved["lr"], saved["optimizer"], saved["epochs"]) == (
+        [12, 6], 0.02, "momentum", 2)
+    again = tmp_path / "b"  # a run's own config.json reproduces it
+    assert cli.main(["train", "--config", str(out / "config.json"), "--quiet", "--out",
+                     str(again)]) == 0
+    assert json.loads((again / "config.json").read_text()) == saved
+    assert (json.loads((again / "results.json").read_text())["final"]
+            == json.loads((out / "results.json").read_text())["final"])
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"lr": 0.1, "hiden": [3]}')
+    assert cli.main(["train", "--config", str(bad)]) == 2
+    assert "--config" in (err := capsys.readouterr().err) and "unknown settings hiden" in err
+    bad.write_text("hidden = [")
+    assert cli.main(["train", "--config", str(bad)]) == 2
+    assert "not valid JSON" in capsys.readouterr().err
