@@ -47,7 +47,8 @@ def test_immutable_and_validated():
     with pytest.raises(ValueError, match="label 3 out of range for 3 classes"):
         data.from_arrays(np.zeros((2, 1)), [0, 3], classes=("a", "b", "c"))
     with pytest.raises(ValueError, match="non-negative integer class indices"):
-        data.from_arrays(np.zeros((2, 1)), [0.5, 1.0])
+        data.from_arrays(np.zeros((2, 1)), [-1, 1])
+    assert data.from_arrays(np.zeros((2, 1)), [0.5, 1.0]).y.dtype == np.float32  # regression
 
 
 def test_dataset_is_a_pytree_usable_under_jit():

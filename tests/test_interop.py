@@ -1,5 +1,6 @@
-"""optax interoperability (issue 18): optax's argument names for jaxdl's optimizers, and
-plain optax-style losses (no `reduction`) in fit and the ensembles."""
+"""Interoperability (issue 18): optax's argument names for jaxdl's optimizers, plain
+optax-style losses (no `reduction`) in fit and the ensembles, and own (x, y) arrays with
+regression targets in the data helpers."""
 
 import jax
 import jax.numpy as jnp
@@ -7,7 +8,7 @@ import numpy as np
 import optax
 import pytest
 
-from jaxdl import ensemble, losses, nn, optim, train
+from jaxdl import data, ensemble, losses, nn, optim, train
 
 KEY = jax.random.key(0)
 PARAMS = {"w": jnp.array([1.0, -2.0, 0.5])}
@@ -78,3 +79,19 @@ def test_a_plain_batch_mean_loss_gets_a_clear_error_and_per_example_wraps_it(blo
     theirs = train.fit(model, optim.adam(1e-2), wrapped, blob_splits, **options)
     np.testing.assert_allclose(theirs.history["train_loss"], ours.history["train_loss"],
                                rtol=1e-5)
+
+
+def test_data_helpers_take_array_pairs_with_regression_targets():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(100, 3)).astype(np.float32)
+    y = (x @ np.array([[1.0], [2.0], [-1.0]])).astype(np.float32)  # (N, 1) float targets
+    parts = data.split((x, y), (0.8, 0.2), key=jax.random.key(0))  # was "2 examples"
+    assert (len(parts.train), len(parts.dev), parts.test) == (80, 20, None)
+    np.testing.assert_array_equal(np.sort(np.concatenate([parts.train.y, parts.dev.y]), 0),
+                                  np.sort(y, 0))  # a partition of the targets, unchanged
+    flat = data.from_arrays(x, y[:, 0])
+    assert flat.y.dtype == np.float32 and flat.info.classes == ()
+    new, stats = data.preprocess_splits(data.Splits((x, y), (x[:10], y[:10])), "standardize")
+    np.testing.assert_allclose(new.dev.x, (x[:10] - x.mean(0)) / x.std(0), rtol=1e-4,
+                               atol=1e-5)
+    np.testing.assert_array_equal(new.dev.y, y[:10])

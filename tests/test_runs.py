@@ -116,3 +116,4 @@ def test_cli_predict_and_evaluate_with_data_files(tmp_path, capsys):
     assert "has no labels y" in capsys.readouterr().err
     assert cli.main(["predict", str(tmp_path / "nothing")]) == 2
     assert "does not exist" in capsys.readouterr().err
+

@@ -144,6 +144,7 @@ def _label_hint(dtype: np.dtype) -> str:
 def from_arrays(x, y, *, name: str = "arrays", classes=None, source: str = "arrays",
                 split_sizes: Mapping[str, int] | None = None) -> Dataset:
     """A Dataset from arrays: x as float32, y as int32; classes default to "0".."K-1".
+    Float y are regression targets (N,) or (N, ...), kept as float32, with no classes.
 
     Bool labels become classes 0 and 1 (named "False" and "True" unless `classes` is
     given); string labels are refused with a TypeError saying how to map them to indices.
@@ -153,6 +154,13 @@ def from_arrays(x, y, *, name: str = "arrays", classes=None, source: str = "arra
     if y.dtype.kind in "USOV":
         raise TypeError(f"from_arrays: y must hold integer class indices, got dtype "
                         f"{y.dtype}{_label_hint(y.dtype)}")
+    if y.dtype.kind == "f":  # regression targets (N,) or (N, ...): no classes
+        if y.ndim < 1 or len(y) != len(x):
+            raise ValueError(f"from_arrays: float targets y must have one row per example "
+                             f"({len(x)}), got shape {y.shape}")
+        info = DatasetInfo(name, tuple(classes or ()), x.shape[1:], source,
+                           split_sizes if split_sizes is not None else {"all": len(y)})
+        return Dataset(x, y.astype(np.float32), info)
     if y.dtype.kind == "b":
         y = y.astype(np.int32)
         classes = ("False", "True") if classes is None else classes

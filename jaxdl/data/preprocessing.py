@@ -26,6 +26,7 @@ import numpy as np
 from jaxdl._checks import check_choice, check_range
 from jaxdl.data.checks import check_finite
 from jaxdl.data.dataset import Splits
+from jaxdl.data.splits import as_dataset
 
 
 class StandardizeStats(NamedTuple):
@@ -188,12 +189,15 @@ PREPROCESSORS = {
 
 
 def preprocess_splits(splits: Splits, method: str = "standardize", **fit_kwargs):
-    """Fit `method` on splits.train.x only, apply to train, dev and test.
+    """Fit `method` on splits.train.x only, apply to train, dev and test (Datasets or (x, y)
+    pairs).
 
     Returns (Splits with new inputs as numpy float32, stats). `fit_kwargs` go to the fit
     function (e.g. eps=).
     """
     check_choice("preprocess_splits", "method", method, tuple(PREPROCESSORS))
+    splits = Splits(*(None if ds is None else as_dataset("preprocess_splits", ds)  # pairs too
+                      for ds in splits))
     for name, ds in zip(Splits._fields, splits):
         if ds is not None:  # NaN statistics would spread to every example
             check_finite("preprocess_splits", name, "x", ds.x)

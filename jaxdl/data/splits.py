@@ -48,6 +48,7 @@ def _order(key, y: np.ndarray, stratify: bool) -> np.ndarray:
     sorts the first n, the last K give the per-class offsets u_c = bits / 2^32.
     """
     y = np.asarray(y)
+    stratify = stratify and y.ndim == 1 and y.dtype.kind in "iu"  # class labels only
     classes, cls = np.unique(y, return_inverse=True)
     n, num_classes = len(y), len(classes) if stratify else 0
     bits = random_bits(key, n + num_classes)
