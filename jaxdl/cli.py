@@ -541,8 +541,8 @@ def cmd_train(args) -> int:
                 raise OSError(f"{error}; the checkpoint in {out} is intact: fix that, then "
                               f"`{_resume_command(out, config)}` writes the outputs "
                               "again") from None
-            print(f"wrote {out}/config.json, history.json, results.json, checkpoint.npz"
-                  + (", training.png" if drawn else ""))
+            print(f"wrote {out}/config.json, preprocessing.npz, history.json, results.json, "
+                  "checkpoint.npz" + (", training.png" if drawn else ""))
         if monitor is not None:
             _report_diagnostics(monitor, result, len(splits.train.info.classes), out)
     if interrupted:
