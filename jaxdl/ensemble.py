@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 import itertools
 import math
 import os
@@ -144,7 +145,8 @@ class _Members(NamedTuple):
     hparams: dict
     keys: jax.Array
     shuffle_keys: jax.Array
-    rows: Any  # (K, n) bootstrap rows, or None
+    rows: Any  # (K, n) bootstrap or k-fold training rows (-1: padding), or None
+    dev_rows: Any = None  # (K, m) per-member dev rows of the training data (-1: padding)
 
 
 # ----------------------------------------------------------------------------- the program
@@ -280,8 +282,10 @@ def _advance(spec: _Spec, carry: _Carry, state, metrics: dict, epoch) -> tuple:
 
 
 def _member_epoch(spec: _Spec, member, shared):
-    (carry, hp, shuffle_key, rows) = member
+    (carry, hp, shuffle_key, rows, dev_rows) = member
     epoch, train_x, train_y, dev = shared
+    if dev_rows is not None:  # the member's own dev set, padding masked
+        dev = (train_x[dev_rows], train_y[dev_rows], dev_rows >= 0)
     model, opt, regularizer = spec.build(hp)
     run = train.make_epoch_and_evaluate(
         model, opt, spec.loss, regularizer, batch_size=spec.batch_size, augment=spec.augment,
@@ -471,7 +475,8 @@ def _train_group(programs: _Programs, spec: _Spec, members: _Members, arrays: di
         for epoch in range(1, epochs + 1):
             shared = (jnp.asarray(epoch, jnp.int32), *train_xy, dev)
             carry, metrics = programs.epoch(
-                carry, (members.hparams, members.shuffle_keys, members.rows), shared)
+                carry, (members.hparams, members.shuffle_keys, members.rows, members.dev_rows),
+                shared)
             queue.append(metrics)
             if len(queue) > 1 and record(queue.pop(0)):
                 queue.clear()
@@ -543,7 +548,9 @@ def _member_keys(key, seeds: np.ndarray):
 
 
 def _members(key, hparams: dict, seeds: np.ndarray, num_train: int, *, same_order: bool,
-             bootstrap: bool) -> _Members:
+             bootstrap: bool, folds=None) -> _Members:
+    """The members' keys, shuffle keys and hyperparameters; their training rows (a
+    bootstrap resample each, or `folds`' (train rows, dev rows) padded with -1)."""
     keys = _member_keys(key, seeds)
     shuffle_keys = jax.vmap(lambda k: jax.random.fold_in(k, train.SHUFFLE))(keys)
     if same_order:
@@ -553,8 +560,19 @@ def _members(key, hparams: dict, seeds: np.ndarray, num_train: int, *, same_orde
     if bootstrap:
         rows = jax.vmap(lambda k: jax.random.randint(jax.random.fold_in(k, BOOTSTRAP),
                                                      (num_train,), 0, num_train))(keys)
+    dev_rows = None
+    if folds is not None:
+        rows, dev_rows = (jnp.asarray(_pad_rows([fold[part] for fold in folds]))
+                          for part in (0, 1))
     hps = {name: jnp.asarray(values, jnp.float32) for name, values in hparams.items()}
-    return _Members(hps, keys, shuffle_keys, rows)
+    return _Members(hps, keys, shuffle_keys, rows, dev_rows)
+
+
+def _pad_rows(row_sets) -> np.ndarray:
+    """(K, longest) int32: row set i, then -1 (padding, masked) up to the longest."""
+    longest = max(len(rows) for rows in row_sets)
+    return np.stack([np.pad(rows, (0, longest - len(rows)), constant_values=-1)
+                     for rows in row_sets]).astype(np.int32)
 
 
 def _row_value(value):
@@ -661,7 +679,7 @@ def _train(where: str, model, make_opt, loss, data, *, key, hparams: dict, stati
            bootstrap: bool, shuffle: bool, drop_remainder: bool, explode_factor: float,
            eval_batch_size: int, strategy: str, chunk_size: int | None,
            members_per_call: int | None, verbose: bool, label: str,
-           ema_decay: float | None) -> EnsembleResult:
+           ema_decay: float | None, folds=None) -> EnsembleResult:
     epochs, batch_size, stopper, tracker, arrays, metrics = _check_common(
         where, data, loss=loss, metrics=metrics, epochs=epochs, batch_size=batch_size,
         early_stopping=early_stopping, strategy=strategy, chunk_size=chunk_size,
@@ -685,7 +703,7 @@ def _train(where: str, model, make_opt, loss, data, *, key, hparams: dict, stati
     train.check_data(where, arrays, first_model, loss)
     num_train = arrays["train"][0].shape[0]
     members = _members(key, hparams, seeds, num_train, same_order=same_order,
-                       bootstrap=bootstrap)
+                       bootstrap=bootstrap, folds=folds)
     count = len(seeds)
     if strategy == "auto":
         strategy = "devices" if len(jax.devices()) > 1 else "vmap"
@@ -706,7 +724,8 @@ def _train(where: str, model, make_opt, loss, data, *, key, hparams: dict, stati
     chosen_params, chosen_state = (carry.best if stopper is not None
                                    else (train.averaged(carry.state), carry.state.model_state))
     final = {name: _evaluate(spec, (members.hparams, chosen_params, chosen_state), xy, group)
-             for name, xy in arrays.items()}  # eval-mode metrics of the returned params
+             for name, xy in arrays.items()  # eval-mode metrics of the returned params
+             if folds is None or name == "test"}  # a fold's train/dev: in its history
     info = jax.device_get({"best_epoch": carry.best_epoch, "stopped": carry.stopped})
     hparams_np = {k: np.asarray(v) for k, v in hparams.items()}
     table = _table(history, info, hparams_np, static, seeds, final, label,
@@ -887,6 +906,79 @@ def sweep(model, make_opt, loss: Callable, data, *, hparams: dict, key, epochs: 
     return _train("sweep", model, make_opt, loss, data, hparams=values,
                   static=dict(static or {}), seeds=seed_list, regularizer_from_hparams=True,
                   label="trial", **options)
+
+
+# ----------------------------------------------------------------------------- k-fold
+
+
+class CrossValidation(NamedTuple):
+    """What `cross_validate` returns. `table`: one row per fold ("fold", "train_size",
+    "dev_size", "epochs", "stopped", and "train_<m>"/"dev_<m>" for the loss and each metric
+    m at the epoch of the returned params); `mean`/`std`: "train_<m>"/"dev_<m>" -> the mean
+    and the sample standard deviation (ddof=1) over the k folds; `result`: the
+    EnsembleResult of the k members (member i = fold i)."""
+
+    table: list
+    mean: dict
+    std: dict
+    result: EnsembleResult
+
+
+FOLDS = 2 ** 31 - 1  # fold_in index of the fold assignment (members use 0..k-1)
+_CV_OPTIONS = ("regularizer", "metrics", "early_stopping", "augment", "shuffle",
+               "drop_remainder", "explode_factor", "eval_batch_size", "strategy",
+               "chunk_size", "members_per_call", "verbose", "ema_decay")
+
+
+def cross_validate(model: Layer, opt: optax.GradientTransformation, loss: Callable, dataset,
+                   k: int = 5, *, key, epochs: int, batch_size: int, stratify: bool = True,
+                   **fit_options) -> CrossValidation:
+    """k-fold cross-validation as one compiled program: the k folds of `data.kfold(dataset,
+    k, key=fold_in(key, FOLDS))` are k members of one vmapped run (`fit`), member i trained
+    with key fold_in(key, i) on fold i's training rows and validated on its held-out rows.
+
+    Every member sees the whole `dataset` (a Dataset or an (x, y) pair) through its own row
+    sets, padded with masked entries to the longest fold, so all share one shape. When k
+    divides len(dataset) the folds have equal sizes and member i is the run
+    `train.fit(..., key=fold_in(key, i))` on fold i's (train, validation) pair (up to float
+    rounding); otherwise a fold one example short shuffles over the padded length, so its
+    batches differ from that solo run's. `fit_options`: those of `fit` (regularizer,
+    metrics, early_stopping, ...). Scores: the mean and spread over folds of the held-out
+    metrics (the course's "average the k validation errors").
+    """
+    from jaxdl.data import splits as splits_lib
+
+    unknown = sorted(set(fit_options) - set(_CV_OPTIONS))
+    if unknown:
+        raise TypeError(f"cross_validate: unknown option(s) {', '.join(unknown)}; the options "
+                        f"are {', '.join(_CV_OPTIONS)}")
+    check_key("cross_validate", key)
+    ds = splits_lib.as_dataset("cross_validate", dataset)
+    folds = splits_lib.kfold_indices(ds, k, key=jax.random.fold_in(key, FOLDS),
+                                     stratify=stratify, where="cross_validate")
+    smallest = min(len(rows) for rows, _ in folds)
+    batch_size = check_positive_int("cross_validate", "batch_size", batch_size)
+    if batch_size > smallest:
+        raise ValueError(f"cross_validate: batch_size ({batch_size}) is larger than a fold's "
+                         f"training set ({smallest} examples with k={len(folds)})")
+    defaults = inspect.signature(fit).parameters
+    options = {**{name: defaults[name].default for name in _CV_OPTIONS}, **fit_options}
+    result = _train("cross_validate", model, opt, loss, (ds, ds), key=key, hparams={},
+                    static={}, seeds=np.arange(len(folds)), regularizer_from_hparams=False,
+                    label="fold", epochs=epochs, batch_size=batch_size, same_order=False,
+                    bootstrap=False, folds=folds, **options)
+    at = "best_" if result.monitor.startswith("best_") else "final_"
+    table = []
+    for row, (train_rows, dev_rows) in zip(result.table, folds):
+        scores = {name[len(at):]: value for name, value in row.items()
+                  if name.startswith((f"{at}train_", f"{at}dev_"))}
+        table.append({"fold": row["fold"], "train_size": len(train_rows),
+                      "dev_size": len(dev_rows), "epochs": row["epochs"],
+                      "stopped": row["stopped"], **scores})
+    names = [name for name in table[0] if name.startswith(("train_", "dev_"))]
+    columns = {name: np.array([row[name] for row in table]) for name in names}
+    return CrossValidation(table, {n: float(np.mean(v)) for n, v in columns.items()},
+                           {n: float(np.std(v, ddof=1)) for n, v in columns.items()}, result)
 
 
 # ----------------------------------------------------------------------------- snapshots

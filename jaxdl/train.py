@@ -224,7 +224,8 @@ def make_epoch(step: Callable, batch_size: int, *, shuffle: bool = True,
 
     Batches are gathered on device from a permutation drawn from `shuffle_key`. `rows`, an
     optional (m,) int array, lists the examples the epoch draws from (e.g. a bootstrap
-    sample, with repeats): the permutation is then of the m entries of `rows`. Metrics are
+    sample, with repeats): the permutation is then of the m entries of `rows`; entries < 0
+    are padding, masked out (per-member row sets of unequal size, e.g. k-fold). Metrics are
     the example-weighted means of the step's values (finalized with the step's resolved
     `metrics`, e.g. RMSE) plus "finite" (every step loss and every parameter finite).
     """
@@ -235,6 +236,7 @@ def make_epoch(step: Callable, batch_size: int, *, shuffle: bool = True,
                                                shuffle=shuffle, drop_remainder=drop_remainder)
         if rows is not None:
             indices = rows[indices]
+            mask = mask & (indices >= 0)
 
         def body(state, batch):
             idx, m = batch
@@ -268,17 +270,19 @@ def make_batch_metrics(model: Layer, loss: Callable, metrics=None):
 
 
 def make_evaluate(model: Layer, loss: Callable, batch_size: int = 1000, metrics=None):
-    """`evaluate(params, model_state, x, y) -> {"loss", name, ...}` in eval mode.
+    """`evaluate(params, model_state, x, y, mask=None) -> {"loss", name, ...}` in eval mode.
 
     Pure and jit-able (used inside the compiled epoch): a lax.scan over batches, the last
-    partial batch masked; each metric is its mean over the examples, finalized.
+    partial batch masked; each metric is its mean over the examples (only those where the
+    optional (n,) bool `mask` is True, e.g. a padded per-member dev set), finalized.
     """
     metrics = _metrics_of("make_evaluate", metrics, loss)
     sums = make_batch_metrics(model, loss, metrics)
 
-    def evaluate(params, model_state, x, y):
+    def evaluate(params, model_state, x, y, mask=None):
         size = min(batch_size, x.shape[0])
-        indices, mask = data_lib.epoch_batches(None, x.shape[0], size, shuffle=False)
+        indices, real = data_lib.epoch_batches(None, x.shape[0], size, shuffle=False)
+        count = x.shape[0] if mask is None else jnp.sum(mask)
 
         def body(totals, batch):
             idx, m = batch
@@ -286,8 +290,9 @@ def make_evaluate(model: Layer, loss: Callable, batch_size: int = 1000, metrics=
             return jax.tree.map(jnp.add, totals, batch_sums), None
 
         zeros = {k: jnp.zeros((), jnp.float32) for k in ("loss", *dict(metrics))}
-        totals, _ = jax.lax.scan(body, zeros, (indices, mask))
-        return finalized({k: v / x.shape[0] for k, v in totals.items()}, metrics)
+        real = real if mask is None else real & mask[indices]
+        totals, _ = jax.lax.scan(body, zeros, (indices, real))
+        return finalized({k: v / count for k, v in totals.items()}, metrics)
 
     return evaluate
 

@@ -124,21 +124,25 @@ def split(ds: Dataset, ratios: Sequence[float], *, key, stratify: bool = True) -
     return Splits(*parts) if len(parts) == 3 else Splits(parts[0], parts[1], None)
 
 
+def kfold_indices(ds: Dataset, k: int, *, key, stratify: bool = True,
+                  where: str = "data.kfold") -> list[tuple[np.ndarray, np.ndarray]]:
+    """The k (train rows, validation rows) index pairs of `kfold`, each sorted."""
+    k = check_positive_int(where, "k", k, minimum=2)
+    ds = as_dataset(where, ds)
+    if k > len(ds):
+        raise ValueError(f"{where}: k must be <= the {len(ds)} examples, got {k}")
+    folds = np.array_split(_order(check_key(where, key), ds.y, stratify), k)
+    return [(np.sort(np.concatenate(folds[:i] + folds[i + 1:])), np.sort(folds[i]))
+            for i in range(k)]
+
+
 def kfold(ds: Dataset, k: int, *, key, stratify: bool = True) -> Iterator[tuple[Dataset, Dataset]]:
     """Yield k (train, validation) pairs; the k validation folds are disjoint and cover
     `ds` (sizes differ by at most one), so every example is validated exactly once.
     Arguments are checked at the call; the pairs are built one at a time."""
-    k = check_positive_int("data.kfold", "k", k, minimum=2)
     ds = as_dataset("data.kfold", ds)
-    if k > len(ds):
-        raise ValueError(f"data.kfold: k must be <= the {len(ds)} examples, got {k}")
-    folds = np.array_split(_order(check_key("data.kfold", key), ds.y, stratify), k)
-
-    def pairs():
-        for i in range(k):
-            train = np.sort(np.concatenate(folds[:i] + folds[i + 1:]))
-            yield ds.take(train), ds.take(np.sort(folds[i]))
-    return pairs()
+    indices = kfold_indices(ds, k, key=key, stratify=stratify)
+    return ((ds.take(train), ds.take(validation)) for train, validation in indices)
 
 
 def load_splits(name: str = sources.DEFAULT, *, key, ratios=(0.8, 0.1, 0.1), dev_size=None,
