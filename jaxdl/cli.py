@@ -269,6 +269,9 @@ def _add_train_options(parser: argparse.ArgumentParser) -> None:
     add("--preprocess", choices=recipes.PREPROCESSING,
         help="default: center (zero mean, no scaling) for the image datasets, standardize "
              "for the others")
+    add("--model", choices=recipes.ARCHITECTURES, dest="architecture",
+        help="mlp, or cnn: conv 32 - pool - conv 64 - pool (3x3 kernels, 2x2 max pools) "
+             f"before the --hidden dense layers (default {d.architecture})")
     add("--hidden", type=_int_list, metavar="W1,W2,...",
         help=f"hidden layer widths (default {','.join(map(str, d.hidden))})")
     add("--activation", choices=sorted(jaxdl.nn.activations.BY_NAME),
@@ -361,6 +364,12 @@ def _resume_dir(args) -> Path:
     return run
 
 
+def _architecture(config: TrainConfig) -> str:
+    if config.architecture == "cnn":
+        return "CNN " + " - ".join(f"conv{f} - pool" for f in recipes.CNN_FEATURES) + ", dense"
+    return "MLP"
+
+
 def _describe(config: TrainConfig, splits, swept=()) -> str:
     """The data and model lines every command prints; `swept` names the settings a sweep
     varies (shown as "swept", not as the config's fixed value)."""
@@ -375,7 +384,7 @@ def _describe(config: TrainConfig, splits, swept=()) -> str:
     extras += [f"{k} swept" for k in swept if k != "lr"]
     lr = "lr swept" if "lr" in swept else f"lr={config.lr:g}"
     return (f"{info.name}: {sizes} examples\n"
-            f"model: MLP {widths} {config.activation}, {config.init} init"
+            f"model: {_architecture(config)} {widths} {config.activation}, {config.init} init"
             f"{', batchnorm' if config.batchnorm else ''}; {config.optimizer} {lr}"
             f" ({config.schedule}){'; ' + ', '.join(extras) if extras else ''}")
 

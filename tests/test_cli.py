@@ -263,3 +263,15 @@ def test_config_file_in_toml_or_json_and_the_command_line_wins(tmp_path, capsys)
     bad.write_text("hidden = [")
     assert cli.main(["train", "--config", str(bad)]) == 2
     assert "not valid JSON" in capsys.readouterr().err
+
+
+def test_model_cnn_trains_convolutions_before_the_dense_layers(tmp_path, capsys):
+    out = tmp_path / "cnn"
+    assert cli.main(["train", *FAST, "--model", "cnn", "--hidden", "16", "--out", str(out)]) == 0
+    assert "model: CNN conv32 - pool - conv64 - pool, dense" in capsys.readouterr().out
+    assert json.loads((out / "config.json").read_text())["architecture"] == "cnn"
+    kernels = [layer["w"].shape for layer in _dense_params(out)]
+    # digits are 8x8x1: conv 3x3 1->32, pool to 4x4, conv 32->64, pool to 2x2, dense 256->16->10
+    assert kernels == [(3, 3, 1, 32), (3, 3, 32, 64), (256, 16), (16, 10)]
+    with pytest.raises(ValueError, match="architecture"):
+        recipes.TrainConfig(architecture="resnet")
