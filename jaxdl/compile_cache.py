@@ -40,7 +40,7 @@ import functools
 import os
 import types
 from pathlib import Path
-from typing import Any, Callable, Hashable
+from typing import Callable, Hashable
 
 import jax
 import numpy as np

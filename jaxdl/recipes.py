@@ -45,8 +45,9 @@ class TrainConfig:
     """Every knob of a training run; validated on construction.
 
     architecture: "mlp", or "cnn" (conv 32 - pool - conv 64 - pool before the hidden dense
-    layers); hidden: hidden (dense) layer widths; keep_prob: dropout keep probability after each hidden
-    layer (1 = no dropout), one number for all or one per hidden layer; input_keep_prob:
+    layers); hidden: hidden (dense) layer widths; keep_prob: dropout keep probability after
+    each hidden layer (1 = no dropout), one number for all or one per hidden layer;
+    input_keep_prob:
     dropout of the inputs (the tutorial's 0.8 for inputs, 0.5 for hidden units); batchnorm:
     batch norm between each hidden dense and its
     activation; momentum: mu of momentum/nesterov and b1 of adam; schedule: learning-rate

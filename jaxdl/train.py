@@ -704,8 +704,9 @@ def fit(model: Layer, opt: optax.GradientTransformation, loss: Callable, data, *
     Each epoch is one compiled call (scan over mini-batches + dev evaluation); the programs
     are cached by the structure of the model, optimizer, loss, regularizer, augment and
     metrics and the batching options (`compile_cache`), so a later fit of the same
-    structure with a new key or new numeric hyperparameters compiles nothing. Guards: a NaN/inf loss or parameter, or an epoch train loss above
-    `explode_factor` x the initial loss, stops training and keeps the last good state.
+    structure with a new key or new numeric hyperparameters compiles nothing. Guards: a
+    NaN/inf loss or parameter, or an epoch train loss above `explode_factor` x the initial
+    loss, stops training and keeps the last good state.
     `early_stopping`: a patience (int) or an EarlyStopping; needs a dev set; the result
     then holds the best-dev-epoch params. The best epoch is chosen on the monitor (default
     dev accuracy when recorded, else dev loss). `callbacks`: `fn(epoch, state, metrics)`

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxdl import cli, data, diagnostics, initializers, losses, nn, optim, regularizers, train
+from jaxdl import cli, diagnostics, initializers, losses, nn, optim, regularizers, train
 from jaxdl.diagnostics import gradcheck
 from jaxdl.nn.layer import Layer
 from tests.conftest import blobs

@@ -48,5 +48,5 @@ __all__ = [
     "layer_outputs", "leaf_name", "make_probe", "model_objective", "monitor_advice",
     "named_leaves", "natural_key", "overfit_small_subset", "relative_error", "to_python",
     "update_ratio_advice", "update_ratios", "verdict",
-    "activation_derivative", "mlp_backprop",
+    "activation_derivative", "mlp_backprop", "LRRange", "lr_range_test",
 ]

@@ -112,7 +112,7 @@ def run(key, *, quick: bool, out, data_dir=None):
                                best), out, NAME)
     return verdict(ok, course="error falls as hidden units grow (universal approximation)",
                    measured=f"MSE {mse[0]:.2e} -> {mse[-1]:.2e}",
-                   summary=f"one tanh layer on sin(3x)+0.3cos(6x)+0.2x^2: grid MSE "
+                   summary="one tanh layer on sin(3x)+0.3cos(6x)+0.2x^2: grid MSE "
                            + ", ".join(f"{w}: {m:.1e}" for w, m in zip(widths, mse)),
                    numbers={"widths": widths, "mse": [float(m) for m in mse], "ratio": ratio,
                             "non_increasing": non_increasing})

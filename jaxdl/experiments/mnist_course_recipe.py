@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxdl import data, ensemble, initializers, losses, nn, optim, plots, regularizers, train
+from jaxdl import data, ensemble, initializers, losses, nn, optim, regularizers, train
 from jaxdl.experiments import report
 from jaxdl.experiments.registry import Experiment, verdict
 
@@ -103,9 +103,11 @@ def _init_std_ratio(key) -> float:
 
 def run(key, *, quick: bool, out, data_dir=None):
     if quick:
-        splits, steps, seeds, library_epochs = _generated_splits(jax.random.fold_in(key, 9)), 300, 2, 2
+        splits = _generated_splits(jax.random.fold_in(key, 9))
+        steps, seeds, library_epochs = 300, 2, 2
     else:
-        splits, steps, seeds, library_epochs = _course_splits(data_dir), 10_000, SEEDS, 18
+        splits = _course_splits(data_dir)
+        steps, seeds, library_epochs = 10_000, SEEDS, 18
     x_train, y_train = jnp.asarray(splits.train.x), jnp.asarray(splits.train.y)
     model = tf1_mlp()
     program = make_course_program(model, x_train, y_train, jnp.asarray(splits.test.x),

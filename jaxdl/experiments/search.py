@@ -183,7 +183,7 @@ def run(key, *, quick: bool, out, data_dir=None):
                            f"{best['random'].mean():.3f} vs grid {best['grid'].mean():.3f} "
                            f"(wins {wins:.0%}); log-scale decades "
                            + "/".join(f"{f:.0%}" for f in fractions["lr_log"])
-                           + f"; coarse to fine " + " -> ".join(f"{v:.3f}" for v in rounds_mean)
+                           + "; coarse to fine " + " -> ".join(f"{v:.3f}" for v in rounds_mean)
                            + ("" if real is None else
                               f"; digits grid {real['grid']['best_dev_accuracy']:.3f} vs "
                               f"random {real['random']['best_dev_accuracy']:.3f}"),

@@ -43,7 +43,8 @@ def _fit(model, splits, key, batch_size, epochs):
 
 
 def run(key, *, quick: bool, out, data_dir=None):
-    splits, labeled, hidden, batch_size, epochs = _setup(quick, data_dir, jax.random.fold_in(key, 0))
+    splits, labeled, hidden, batch_size, epochs = _setup(quick, data_dir,
+                                                         jax.random.fold_in(key, 0))
     order = np.asarray(jax.random.permutation(jax.random.fold_in(key, 1), len(splits.train)))
     labeled_part, pool = splits.train.take(order[:labeled]), splits.train.take(order[labeled:])
     model = _mlp(hidden)

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxdl import initializers, nn
+from jaxdl import nn
 from jaxdl.experiments import report
 from jaxdl.experiments.registry import Experiment, verdict
 
