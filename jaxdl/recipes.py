@@ -198,9 +198,9 @@ def load_data_and_stats(config: TrainConfig):
 
 
 def model(config: TrainConfig, num_classes: int, *, init_scale=1.0):
-    """(dropout) -> [conv 3x3 -> (batchnorm) -> activation -> max pool 2] per CNN_FEATURES
-    with architecture "cnn" -> flatten -> [dense -> (batchnorm) -> activation -> (dropout)]
-    per hidden -> dense.
+    """MLP: flatten -> (dropout) -> [dense -> (batchnorm) -> activation -> (dropout)] per
+    hidden -> dense. CNN: (dropout) -> [conv 3x3 -> (batchnorm) -> activation -> max pool 2]
+    per CNN_FEATURES -> flatten -> the same dense part.
 
     Dropout layers where a keep probability (`input_keep_prob`, `keep_probs`) is not 1.
     `init_scale` multiplies the initial weights (zeros stay zeros). A sweep passes a config
@@ -208,16 +208,17 @@ def model(config: TrainConfig, num_classes: int, *, init_scale=1.0):
     """
     factory = initializers.get(config.init)
     w_init = factory() if config.init == "zeros" else factory(scale=init_scale)
-    layers = []
+    cnn = config.architecture == "cnn"
+    layers = [] if cnn else [nn.flatten]
     if not _is_one(config.input_keep_prob):
         layers.append(nn.dropout(config.input_keep_prob))
-    if config.architecture == "cnn":
+    if cnn:
         for features in CNN_FEATURES:
             layers.append(nn.conv(features, 3, w_init=w_init))
             if config.batchnorm:
                 layers.append(nn.batchnorm())
             layers += [nn.activation(config.activation), nn.max_pool(2)]
-    layers.append(nn.flatten)
+        layers.append(nn.flatten)
     for width, keep in zip(config.hidden, keep_probs(config)):
         layers.append(nn.dense(width, w_init=w_init))
         if config.batchnorm:
