@@ -67,6 +67,7 @@ def test_index_has_one_row_per_recorded_experiment(tmp_path):
     rows = [line for line in text.splitlines() if line.startswith("| a ") or line.startswith("| b ")]
     assert len(rows) == 2 and "reproduced" in rows[0] and "skipped" in rows[1]
     assert "[md](a.md)" in rows[0] and "[png]" not in rows[0]
+    assert "| 1.5 |" in rows[0] and "| measured 1.5 |" in rows[1]  # skipped: its reason
 
 
 def test_cli_lists_and_refuses_unknown_names(capsys):

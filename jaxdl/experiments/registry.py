@@ -199,10 +199,13 @@ def write_index(out) -> Path:
              "| --- | --- | --- | --- | --- | --- | --- |"]
     for r in records:
         v, name = r["verdict"], r["name"]
-        links = " ".join(f"[{s}]({name}.{s})" for s in ("md", "png") if (out / f"{name}.{s}").exists())
+        links = " ".join(f"[{s}]({name}.{s})" for s in ("md", "png")
+                         if (out / f"{name}.{s}").exists())
         mode = "quick" if r.get("quick") else "full"
+        measured = v["summary"] if v["status"] == "skipped" else v["measured"]  # the reason
         lines.append(f"| {name} | {_cell(r['claim'])} | {_cell(v['course'])} | "
-                     f"{_cell(v['measured'])} | {v['status']} | {mode}, {r['seconds']:.0f} s | {links} |")
+                     f"{_cell(measured)} | {v['status']} | {mode}, {r['seconds']:.0f} s | "
+                     f"{links} |")
     index = out / "README.md"
     with _io.atomic_write(index) as file:
         file.write(("\n".join(lines) + "\n").encode())
