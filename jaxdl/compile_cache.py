@@ -4,7 +4,7 @@
 regularizer and metrics: closures over numbers. `cached_jit` keys a jitted program by the
 *structural identity* of those pieces and passes their numbers as traced inputs, so a second
 run with the same structure and new keys or new numeric hyperparameters (`adam(1e-3)` then
-`adam(3e-4)`) reuses the compiled program (principle 3 of docs/design.md: hyperparameters are
+`adam(3e-4)`) reuses the compiled program (principle 3 of jaxdl/design.md: hyperparameters are
 data). `structure(obj)` walks an object the way `fingerprint.describe` does:
 
 * Python floats, numpy floating scalars and arrays (numpy or JAX) are its *values*: lifted

@@ -2,7 +2,7 @@
 hand-computed steps, vmap over hyperparameters without recompiling, validation.
 
 Comparisons of two implementations (jaxdl vs optax, jaxdl vs numpy) must survive another
-CPU's rounding (docs/design.md, Testing): long trajectories are compared in float64 (x64 enabled
+CPU's rounding (jaxdl/design.md, Testing): long trajectories are compared in float64 (x64 enabled
 inside the comparison only), float32 ones over a short horizon. They are marked `parity`,
 and CI runs them again under `XLA_FLAGS=--xla_cpu_max_isa=SSE4_2`."""
 
@@ -813,7 +813,7 @@ def test_schedules_hand_values():
         got = jax.jit(jax.vmap(schedule))(counts)
         np.testing.assert_allclose(got, expected, rtol=1e-6, err_msg=name)
         assert float(schedule(7)) == pytest.approx(float(schedule(jnp.int32(7))), rel=1e-6)
-    # the call in docs/design.md: x0.95 every 1000 steps
+    # the call in jaxdl/design.md: x0.95 every 1000 steps
     design = S.exponential(1e-3, rate=0.95, every=1000)
     assert float(design(2000)) == pytest.approx(1e-3 * 0.95 ** 2)
     assert float(design(500)) == pytest.approx(1e-3 * 0.95 ** 0.5)

@@ -7,7 +7,7 @@ the docstring, so a reader sees the textbook update and a user mixes it freely w
 * `update(grads, state, params=None) -> (steps, new_state)`; apply with
   `optax.apply_updates(params, steps)`, i.e. `w <- w + step`. Steps keep each gradient
   leaf's dtype; nothing mutates its inputs.
-* Hyperparameters are data (docs/design.md, principle 3): every numeric hyperparameter may be a
+* Hyperparameters are data (jaxdl/design.md, principle 3): every numeric hyperparameter may be a
   Python float, a concrete array or a tracer, so a sweep `vmap`s over them without
   recompiling; concrete values are validated at construction (finite, in range). A learning
   rate `lr` may also be a schedule, a function of the int32 step count (see
