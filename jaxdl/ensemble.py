@@ -1046,13 +1046,10 @@ def snapshots(model: Layer, opt: optax.GradientTransformation, loss: Callable, d
 
 
 def probabilities(outputs) -> jax.Array:
-    """Member class probabilities (K, N, C) from outputs (K, N, C): softmax over classes;
-    one output (a logit z) becomes the two classes (1 - sigmoid(z), sigmoid(z))."""
-    outputs = jnp.asarray(outputs)
-    if outputs.shape[-1] == 1:
-        p = jax.nn.sigmoid(outputs)
-        return jnp.concatenate([1 - p, p], axis=-1)
-    return jax.nn.softmax(outputs, axis=-1)
+    """Member class probabilities (K, N, C) from outputs (K, N, C):
+    `metrics.class_probabilities` (softmax over classes; one logit z becomes the two
+    classes (1 - sigmoid(z), sigmoid(z)))."""
+    return metrics_lib.class_probabilities(outputs)
 
 
 def vote(probs, rule: str = "mean_prob") -> jax.Array:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Callable, NamedTuple
 
+import jax
 import jax.numpy as jnp
 
 from jaxdl import losses
@@ -47,6 +48,16 @@ def _aligned_targets(predictions, targets):
     if targets.ndim == predictions.ndim - 1 and predictions.shape[-1] == 1:
         targets = targets[..., None]
     return targets.astype(predictions.dtype)
+
+
+def class_probabilities(outputs):
+    """Class probabilities of classifier outputs: softmax over the last axis; one output (a
+    logit z) becomes the two classes (1 - sigmoid(z), sigmoid(z))."""
+    outputs = jnp.asarray(outputs)
+    if outputs.shape[-1] == 1:
+        p = jax.nn.sigmoid(outputs)
+        return jnp.concatenate([1 - p, p], axis=-1)
+    return jax.nn.softmax(outputs, axis=-1)
 
 
 def predicted_classes(outputs):

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxdl._checks import check_key, check_positive_int
+from jaxdl.metrics import class_probabilities
 from jaxdl.nn.layer import is_weight
 
 
@@ -68,13 +69,10 @@ def misclassified(outputs, labels) -> Mistakes:
         labels.reshape(len(labels)).astype(np.int64)
     if len(true) != outputs.shape[0]:
         raise ValueError(f"misclassified: {outputs.shape[0]} outputs but {len(true)} labels")
-    if outputs.shape[1] == 1:
-        p = jax.nn.sigmoid(outputs[:, 0])
-        predicted, confidence = (p > 0.5).astype(jnp.int32), jnp.maximum(p, 1 - p)
-    else:
-        predicted = jnp.argmax(outputs, axis=1)
-        confidence = jnp.max(jax.nn.softmax(outputs, axis=1), axis=1)
-    predicted, confidence = np.asarray(predicted), np.asarray(confidence)
+    probs = class_probabilities(outputs)
+    predicted = (probs[:, 1] > 0.5).astype(jnp.int32) if outputs.shape[1] == 1 else \
+        jnp.argmax(outputs, axis=1)
+    predicted, confidence = np.asarray(predicted), np.asarray(jnp.max(probs, axis=1))
     wrong = np.flatnonzero(predicted != true)
     return Mistakes(wrong, predicted[wrong], true[wrong], confidence[wrong])
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from jaxdl._checks import check_range
+from jaxdl.metrics import class_probabilities
 
 
 class PseudoLabels(NamedTuple):
@@ -27,15 +27,6 @@ class PseudoLabels(NamedTuple):
     fraction: float
 
 
-def _probabilities(outputs) -> jax.Array:
-    """Class probabilities of classifier outputs: softmax of (N, C) logits, or for one logit
-    ((N,) or (N, 1)) the two-class [1 - sigmoid, sigmoid]."""
-    if outputs.ndim == 1 or outputs.shape[-1] == 1:
-        p = jax.nn.sigmoid(outputs.reshape(outputs.shape[0]))
-        return jnp.stack([1.0 - p, p], axis=-1)
-    return jax.nn.softmax(outputs, axis=-1)
-
-
 def pseudo_label(model, params, state, x, *, threshold: float = 0.95,
                  batch_size: int = 1000) -> PseudoLabels:
     """Label the pool `x` with `model` (eval mode) and keep the examples with top class
@@ -46,7 +37,11 @@ def pseudo_label(model, params, state, x, *, threshold: float = 0.95,
         raise ValueError(f"pseudo_label: x must be a non-empty batch of examples, got shape "
                          f"{x.shape}")
     size = min(int(batch_size), len(x))
-    apply = jax.jit(lambda xb: _probabilities(model.apply(params, state, xb, train=False)[0]))
+    def probabilities(xb):  # (N,) single logits count as (N, 1)
+        outputs = model.apply(params, state, xb, train=False)[0]
+        return class_probabilities(outputs[:, None] if outputs.ndim == 1 else outputs)
+
+    apply = jax.jit(probabilities)
     padded = np.concatenate([x, np.repeat(x[:1], -len(x) % size, axis=0)])
     probs = np.concatenate([np.asarray(apply(padded[i:i + size]))
                             for i in range(0, len(padded), size)])[:len(x)]
