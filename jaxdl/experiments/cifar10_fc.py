@@ -16,11 +16,11 @@ for the search's small learning rates to leave chance: quick checks the tutorial
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from jaxdl import data, initializers, losses, nn, optim, regularizers, train, tune
 from jaxdl.experiments import report
+from jaxdl.experiments.mnist_course_recipe import prototype_images
 from jaxdl.experiments.registry import Experiment, skipped, verdict
 
 NAME = "cifar10_fc"
@@ -42,20 +42,10 @@ def mean_image_subtracted(splits: data.Splits) -> data.Splits:
                          for s in splits))
 
 
-def _generated(key) -> data.Splits:
-    protos = jax.random.uniform(jax.random.fold_in(key, 0), (10, 32, 32, 3))
-
-    def part(i, n):
-        y = jax.random.randint(jax.random.fold_in(key, 10 + i), (n,), 0, 10)
-        x = protos[y] + 0.8 * jax.random.normal(jax.random.fold_in(key, 20 + i), (n, 32, 32, 3))
-        return data.from_arrays(np.asarray(jnp.clip(x, 0, 1)), np.asarray(y), name="generated")
-
-    return data.Splits(part(0, 1000), part(1, 200), part(2, 200))
-
-
 def run(key, *, quick: bool, out, data_dir=None):
     if quick:
-        raw, epochs, search_epochs, trials = _generated(jax.random.fold_in(key, 0)), 3, 2, 4
+        raw = prototype_images(jax.random.fold_in(key, 0), (1000, 200, 200), (32, 32, 3), 0.8)
+        epochs, search_epochs, trials = 3, 2, 4
     else:
         try:
             raw = data.load_splits("cifar10", key=jax.random.fold_in(key, 0), data_dir=data_dir)

@@ -81,17 +81,20 @@ def _course_splits(data_dir):
                        test)
 
 
-def _generated_splits(key):
-    """Ten noisy 28x28 class prototypes: the program's shapes without any file."""
-    protos = jax.random.uniform(jax.random.fold_in(key, 0), (10, 28, 28, 1))
+def prototype_images(key, sizes, shape, noise: float) -> data.Splits:
+    """Ten classes of images: a uniform prototype per class (key fold_in(key, 0)) plus
+    noise * N(0, 1), clipped to [0, 1]; split i of sizes (train, dev, test) draws its labels
+    from fold_in(key, 10 + i) and its noise from fold_in(key, 20 + i). A dataset's shapes
+    without any file."""
+    protos = jax.random.uniform(jax.random.fold_in(key, 0), (10, *shape))
 
     def part(i, n):
         y = jax.random.randint(jax.random.fold_in(key, 10 + i), (n,), 0, 10)
-        noise = jax.random.normal(jax.random.fold_in(key, 20 + i), (n, 28, 28, 1))
-        x = jnp.clip(protos[y] + 0.6 * noise, 0.0, 1.0)
+        spread = jax.random.normal(jax.random.fold_in(key, 20 + i), (n, *shape))
+        x = jnp.clip(protos[y] + noise * spread, 0.0, 1.0)
         return data.from_arrays(np.asarray(x), np.asarray(y), name="generated")
 
-    return data.Splits(part(0, 2000), part(1, 500), part(2, 1000))
+    return data.Splits(*(part(i, n) for i, n in enumerate(sizes)))
 
 
 def _init_std_ratio(key) -> float:
@@ -103,7 +106,8 @@ def _init_std_ratio(key) -> float:
 
 def run(key, *, quick: bool, out, data_dir=None):
     if quick:
-        splits = _generated_splits(jax.random.fold_in(key, 9))
+        splits = prototype_images(jax.random.fold_in(key, 9), (2000, 500, 1000), (28, 28, 1),
+                                  0.6)
         steps, seeds, library_epochs = 300, 2, 2
     else:
         splits = _course_splits(data_dir)

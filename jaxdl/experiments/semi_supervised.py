@@ -53,7 +53,7 @@ def run(key, *, quick: bool, out, data_dir=None):
                 epochs)
     pseudo = data.pseudo_label(model, base.params, base.model_state, pool.x, threshold=THRESHOLD)
     true = np.asarray(pool.y)[pseudo.index]
-    pool_accuracy = float(np.mean(np.asarray(pool.y) == _predicted(model, base, pool.x)))
+    pool_accuracy = train.evaluate(model, base.params, base.model_state, pool)["accuracy"]
     errors = int(np.sum(pseudo.labels != true))
     extra = data.from_arrays(np.asarray(pool.x)[pseudo.index], pseudo.labels, name="pseudo",
                              classes=splits.train.info.classes)
@@ -96,11 +96,6 @@ def run(key, *, quick: bool, out, data_dir=None):
                    numbers={"dev_gain": gain, "pseudo_accuracy": pseudo_accuracy,
                             "pool_accuracy": pool_accuracy, "kept": len(pseudo.index),
                             "errors": errors})
-
-
-def _predicted(model, result, x):
-    return np.asarray(data.pseudo_label(model, result.params, result.model_state, x,
-                                        threshold=1e-9).labels)
 
 
 def _figure(before: dict, after: dict, confidence):
